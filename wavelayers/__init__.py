@@ -1,0 +1,26 @@
+"""wavelayers: exact discrete wavelet transforms and wavelet-domain layers for PyTorch."""
+from . import functional
+from .functional import dwt1d, dwt2d, idwt1d, idwt2d
+from .layers import GDN, ChWDTB, WeConv2D, WeConv3D
+from .operators import MODES, band_length
+from .transforms import (
+    DWT1D,
+    DWT2D,
+    DWT3D,
+    IDWT1D,
+    IDWT2D,
+    IDWT3D,
+    ChannelDWT,
+    ChannelIDWT,
+    ChannelWaveletPacket,
+    ChannelWaveletPacketInverse,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DWT1D", "IDWT1D", "DWT2D", "IDWT2D", "DWT3D", "IDWT3D",
+    "ChannelDWT", "ChannelIDWT", "ChannelWaveletPacket", "ChannelWaveletPacketInverse",
+    "WeConv2D", "WeConv3D", "ChWDTB", "GDN",
+    "dwt1d", "idwt1d", "dwt2d", "idwt2d", "functional", "MODES", "band_length",
+]

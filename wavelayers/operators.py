@@ -1,0 +1,220 @@
+"""One-dimensional wavelet analysis/synthesis operators as exact float64 matrices.
+
+Every transform in wavelayers is built from two matrices per axis length ``n``:
+
+* ``A`` of shape ``(2m, n)``: analysis, rows ``[0, m)`` give the low band, ``[m, 2m)`` the high band;
+* ``S`` of shape ``(n, 2m)``: synthesis, with ``S @ A == I`` (perfect reconstruction).
+
+They are built once per (wavelet, mode, n) in float64 from the filter taps and the boundary
+rule, then cached per device and dtype. Applying a transform is then a matrix product, so
+autograd gives exact gradients and fp16/bf16, autocast and ``torch.compile`` work as for any
+``matmul``.
+
+Boundary modes
+--------------
+Expansive modes follow PyWavelets exactly (``m = floor((n + L - 1) / 2)``): ``zero``,
+``constant``, ``symmetric`` (half-sample), ``reflect`` (whole-sample), ``periodic``,
+``antisymmetric``, ``antireflect``, ``smooth``.
+
+Non-expansive modes (``m = ceil(n / 2)``, what layers inside networks want):
+
+* ``periodization`` -- PyWavelets' periodization (odd ``n``: the last sample is repeated).
+* ``jpeg2000`` -- symmetric extension as in JPEG 2000 Part 1 (Annex F): whole-sample for
+  odd-length symmetric filters (5/3, 9/7), half-sample for even-length ones (Haar). The low
+  band sits on even samples and the high band on odd samples. For odd ``n`` the high band
+  carries ``floor(n/2)`` true coefficients plus one final coefficient that is the mirror
+  image the symmetric extension implies; it is redundant, and synthesis ignores it, so all
+  sub-bands share the shape ``ceil(n/2)``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pywt
+import torch
+
+from .wavelets import FilterBank, canonical_name, filter_bank
+
+__all__ = [
+    "EXPANSIVE_MODES",
+    "NON_EXPANSIVE_MODES",
+    "MODES",
+    "check_mode",
+    "band_length",
+    "analysis_matrix",
+    "synthesis_matrix",
+    "operator_pair",
+]
+
+EXPANSIVE_MODES = (
+    "zero",
+    "constant",
+    "symmetric",
+    "reflect",
+    "periodic",
+    "antisymmetric",
+    "antireflect",
+    "smooth",
+)
+NON_EXPANSIVE_MODES = ("periodization", "jpeg2000")
+MODES = NON_EXPANSIVE_MODES + EXPANSIVE_MODES
+
+
+def check_mode(mode: str, wavelet: str) -> str:
+    """Validate ``mode`` for ``wavelet``; return it unchanged."""
+    if mode not in MODES:
+        raise ValueError(f"unknown boundary mode {mode!r}: expected one of {MODES}")
+    if mode == "jpeg2000" and filter_bank(wavelet).symmetric_extension is None:
+        raise ValueError(
+            f"mode 'jpeg2000' needs symmetric filters (haar, bior*/rbio*), but {wavelet!r} is not "
+            "symmetric: use mode='periodization' for a non-expansive transform"
+        )
+    return mode
+
+
+def band_length(n: int, wavelet: str, mode: str) -> int:
+    """Length of each sub-band for an input of length ``n``."""
+    if n < 1:
+        raise ValueError(f"signal length must be >= 1, got {n}")
+    if mode in NON_EXPANSIVE_MODES:
+        return (n + 1) // 2
+    return (n + _filter_length(wavelet) - 1) // 2
+
+
+@torch.compiler.assume_constant_result
+def _filter_length(wavelet: str) -> int:
+    return filter_bank(wavelet).length
+
+
+def _reflect_index(i: np.ndarray, n: int, kind: str) -> np.ndarray:
+    """Map indices of a symmetrically extended signal of length ``n`` into ``[0, n)``."""
+    if n == 1:
+        return np.zeros_like(i)
+    if kind == "whole":
+        period = 2 * n - 2
+        i = np.mod(i, period)
+        return np.where(i < n, i, period - i)
+    period = 2 * n
+    i = np.mod(i, period)
+    return np.where(i < n, i, period - 1 - i)
+
+
+def _analysis_pywt_mode(fb: FilterBank, mode: str, n: int) -> np.ndarray:
+    """PyWavelets-compatible expansive analysis: extend by L-1, full convolution, keep odd taps."""
+    L = fb.length
+    m = (n + L - 1) // 2
+    # PyWavelets extends a single sample as a constant in 'smooth' mode (no slope to follow).
+    pad_mode = "constant" if (mode == "smooth" and n == 1) else mode
+    ext = np.stack([pywt.pad(col, L - 1, pad_mode) for col in np.eye(n)], axis=1)  # (n+2L-2, n)
+    rows = []
+    for f in (fb.dec_lo, fb.dec_hi):
+        full = np.stack([np.convolve(ext[:, j], f) for j in range(n)], axis=1)
+        rows.append(full[L : L + 2 * m : 2])
+    return np.concatenate(rows, axis=0)
+
+
+def _analysis_non_expansive(fb: FilterBank, mode: str, n: int) -> np.ndarray:
+    """Periodization / JPEG 2000 symmetric analysis: a[k] = sum_j f[j] x[2k + L/2 - j]."""
+    L = fb.length
+    m = (n + 1) // 2
+    k = np.arange(m)[:, None]
+    j = np.arange(L)[None, :]
+    pos = 2 * k + L // 2 - j  # (m, L) sample positions in the extended signal
+    if mode == "periodization":
+        n_even = n + (n % 2)
+        idx = np.mod(pos, n_even)
+        idx = np.minimum(idx, n - 1)  # odd n: sample n is a copy of sample n - 1
+    else:
+        idx = _reflect_index(pos, n, fb.symmetric_extension)
+    A = np.zeros((2 * m, n))
+    for band, f in enumerate((fb.dec_lo, fb.dec_hi)):
+        for jj in range(L):
+            np.add.at(A, (band * m + np.arange(m), idx[:, jj]), f[jj])
+    return A
+
+
+def _synthesis_pywt_mode(fb: FilterBank, n: int) -> np.ndarray:
+    """PyWavelets' ``idwt`` for expansive modes: upsample, full convolution, keep the centre."""
+    L = fb.length
+    m = (n + L - 1) // 2
+    out_len = 2 * m - L + 2  # what pywt.idwt returns; n or n + 1
+    cols = []
+    for f in (fb.rec_lo, fb.rec_hi):
+        for k in range(m):
+            up = np.zeros(2 * m)
+            up[2 * k] = 1.0
+            full = np.convolve(up, f)
+            cols.append(full[L - 2 : L - 2 + out_len])
+    S = np.stack(cols, axis=1)
+    return S[:n]
+
+
+@lru_cache(maxsize=512)
+def _matrices(wavelet: str, mode: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    fb = filter_bank(wavelet)
+    m = band_length(n, wavelet, mode)
+    if mode in EXPANSIVE_MODES:
+        A = _analysis_pywt_mode(fb, mode, n)
+        S = _synthesis_pywt_mode(fb, n)
+    else:
+        A = _analysis_non_expansive(fb, mode, n)
+        if mode == "periodization" and n % 2 == 1:
+            # PyWavelets' rule: invert the even-length transform of [x, x[-1]], drop the copy.
+            S = np.linalg.inv(_analysis_non_expansive(fb, mode, n + 1))[:n]
+        else:
+            keep = np.ones(2 * m, dtype=bool)
+            if n % 2 == 1:
+                keep[2 * m - 1] = False  # the redundant mirrored high-band coefficient
+            S = np.zeros((n, 2 * m))
+            S[:, keep] = np.linalg.inv(A[keep])
+    err = np.abs(S @ A - np.eye(n)).max()
+    if not err < 1e-9:
+        raise ValueError(
+            f"wavelet {wavelet!r} with mode {mode!r} is not perfectly reconstructing for length {n} "
+            f"(max error {err:.2e}); use mode='periodization'"
+        )
+    assert A.shape == (2 * m, n)
+    A.setflags(write=False)
+    S.setflags(write=False)
+    return A, S
+
+
+def analysis_matrix(wavelet: str, mode: str, n: int) -> np.ndarray:
+    """The float64 analysis matrix ``(2m, n)``: low band rows first, then high band rows."""
+    wavelet = canonical_name(wavelet)
+    check_mode(mode, wavelet)
+    return _matrices(wavelet, mode, int(n))[0]
+
+
+def synthesis_matrix(wavelet: str, mode: str, n: int) -> np.ndarray:
+    """The float64 synthesis matrix ``(n, 2m)`` with ``S @ A == I``."""
+    wavelet = canonical_name(wavelet)
+    check_mode(mode, wavelet)
+    return _matrices(wavelet, mode, int(n))[1]
+
+
+_TORCH_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+@torch.compiler.assume_constant_result
+def _operator_pair_cached(
+    wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (wavelet, mode, n, device, dtype)
+    pair = _TORCH_CACHE.get(key)
+    if pair is None:
+        A, S = _matrices(wavelet, mode, n)
+        pair = (
+            torch.tensor(A, dtype=torch.float64).to(device=device, dtype=dtype),
+            torch.tensor(S, dtype=torch.float64).to(device=device, dtype=dtype),
+        )
+        _TORCH_CACHE[key] = pair
+    return pair
+
+
+def operator_pair(
+    wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Analysis and synthesis matrices as tensors (cached per device/dtype; not trainable)."""
+    return _operator_pair_cached(wavelet, mode, int(n), torch.device(device), dtype)
