@@ -1,5 +1,7 @@
 """Wavelet transforms as ``nn.Module``\\ s (no parameters; operators are cached constants).
 
+Transforms default to Haar; the layers default to the 9/7 wavelet of the papers.
+
 ==========================  ===================================================================
 module                      what it does (input ``(N, C, H, W)`` unless noted)
 ==========================  ===================================================================
@@ -88,6 +90,9 @@ class DWT2D(_WaveletModule):
 class IDWT2D(_WaveletModule):
     """Inverse of :class:`DWT2D`: ``(ll, highs, size=(H, W)) -> (N, C, H, W)``."""
 
+    def __init__(self, wavelet: str = "haar", mode: str = "jpeg2000") -> None:
+        super().__init__(wavelet, mode)
+
     def forward(self, ll: Tensor, highs: list[Tensor], size: tuple[int, int] | None = None) -> Tensor:
         return idwt2d(ll, highs, self.wavelet, self.mode, size)
 
@@ -135,7 +140,7 @@ class ChannelWaveletPacket(_ChannelTransform):
 
     packet = True
 
-    def __init__(self, channels: int, wavelet: str = "bior4.4", levels: int = 2, mode: str = "jpeg2000") -> None:
+    def __init__(self, channels: int, wavelet: str = "haar", levels: int = 2, mode: str = "jpeg2000") -> None:
         super().__init__(channels, wavelet, levels, mode)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -155,7 +160,7 @@ class DWT3D(nn.Module):
     are grouped by channel sub-band (``[L | H]`` for one channel level)."""
 
     def __init__(
-        self, channels: int, wavelet: str = "bior4.4", levels: int = 1, channel_levels: int = 1, mode: str = "jpeg2000"
+        self, channels: int, wavelet: str = "haar", levels: int = 1, channel_levels: int = 1, mode: str = "jpeg2000"
     ) -> None:
         super().__init__()
         self.channel = ChannelDWT(channels, wavelet, channel_levels, mode)
@@ -169,7 +174,7 @@ class IDWT3D(nn.Module):
     """Inverse of :class:`DWT3D` with the same arguments."""
 
     def __init__(
-        self, channels: int, wavelet: str = "bior4.4", levels: int = 1, channel_levels: int = 1, mode: str = "jpeg2000"
+        self, channels: int, wavelet: str = "haar", levels: int = 1, channel_levels: int = 1, mode: str = "jpeg2000"
     ) -> None:
         super().__init__()
         self.channel = ChannelIDWT(channels, wavelet, channel_levels, mode)
