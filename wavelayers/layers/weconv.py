@@ -54,7 +54,7 @@ class WeConv3D(nn.Module):
         lf_kernel / hf_kernel: conv kernels on the low / high frequency bands (odd).
         lf_bands: 'spatial' or 'channel_low' (see module docstring).
         separate_channel_groups: per channel group weights (grouped convs) instead of one conv.
-        norm: band norm ('gdn' default, 'batch', 'group', 'layer', None); act: head activation.
+        norm: band norm (None default; 'gdn' as in WeConvene's code, 'batch', 'group', 'layer'); act: head activation.
         kernel_size: head conv kernel (odd).
     """
 
@@ -69,7 +69,7 @@ class WeConv3D(nn.Module):
         channel_levels: int = 1,
         lf_kernel: int = 3,
         hf_kernel: int = 1,
-        norm: str | None = "gdn",
+        norm: str | None = None,
         act: str | None = "leaky_relu",
         mode: str = "jpeg2000",
         kernel_size: int = 3,
@@ -199,7 +199,7 @@ class WeConv2D(WeConv3D):
         stride: int = 1,
         transposed: bool = False,
         wavelet: str = "haar",
-        norm: str | None = "gdn",
+        norm: str | None = None,
         act: str | None = "leaky_relu",
         mode: str = "jpeg2000",
         kernel_size: int = 3,
