@@ -1,0 +1,208 @@
+"""The ``WLIC`` container: one header, any number of entropy-coded streams, one CRC32.
+
+Layout (all integers big-endian; ``L`` = model id length, ``S`` = number of streams):
+
+====================  =========  ==========================================================
+offset                size       field
+====================  =========  ==========================================================
+0                     4          magic ``b"WLIC"``
+4                     1          format version (``FORMAT_VERSION`` = 1)
+5                     1          quality (rate point index, 0..255)
+6                     2          original image height (1..65535)
+8                     2          original image width (1..65535)
+10                    1          channels (1..255)
+11                    1          number of streams ``S`` (0..255)
+12                    1          model id length ``L`` (1..64)
+13                    L          model id, printable ASCII
+13 + L                4 * S      length of each stream in bytes (uint32)
+13 + L + 4 S          sum        the streams, concatenated in order
+end - 4               4          CRC32 (zlib) of every byte before it
+====================  =========  ==========================================================
+
+Magic and version stay at offsets 0 and 4 in every future version, so any decoder can say
+"unsupported version" instead of misreading a newer file. :func:`unpack` checks, in order:
+magic, version, that the header and length table are complete, that the declared stream lengths
+match the bytes present (no missing, no trailing bytes), the CRC, the header values, and finally
+the model id; every failure is a :class:`BitstreamError` whose message names the problem.
+"""
+from __future__ import annotations
+
+import operator
+import os
+import secrets
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BitstreamError", "Header", "FORMAT_VERSION", "MAGIC", "MAX_MODEL_ID_BYTES", "pack", "unpack",
+           "write_atomic"]
+
+MAGIC: bytes = b"WLIC"
+FORMAT_VERSION: int = 1
+MAX_MODEL_ID_BYTES = 64
+MAX_STREAMS = 255
+
+_FIXED = struct.Struct(">4sBBHHBBB")  # magic, version, quality, height, width, channels, streams, id length
+_LENGTH = struct.Struct(">I")
+_CRC = struct.Struct(">I")
+
+
+class BitstreamError(ValueError):
+    """A byte string is not a valid ``WLIC`` file of the expected kind; the message says why."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a decoder needs besides the streams.
+
+    ``model_id``: printable ASCII, 1..64 bytes (e.g. ``"3dm-weconvene-small@0123456789ab"``);
+    ``quality``: 0..255; ``height`` / ``width``: original image size, 1..65535; ``channels``: 1..255.
+    """
+
+    model_id: str
+    quality: int
+    height: int
+    width: int
+    channels: int = 3
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model_id, str):
+            raise TypeError(f"model_id must be a str, got {type(self.model_id).__name__}")
+        if not 1 <= len(self.model_id) <= MAX_MODEL_ID_BYTES or not all(" " <= c <= "~" for c in self.model_id):
+            raise ValueError(
+                f"model_id must be 1..{MAX_MODEL_ID_BYTES} printable ASCII characters, got {self.model_id!r}"
+            )
+        for name, low, high in (("quality", 0, 255), ("height", 1, 65535), ("width", 1, 65535), ("channels", 1, 255)):
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                raise TypeError(f"{name} must be an integer, got a bool")
+            try:
+                value = operator.index(value)
+            except TypeError:
+                raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be in {low}..{high}, got {value}")
+            object.__setattr__(self, name, value)
+
+
+def pack(header: Header, streams: list[bytes]) -> bytes:
+    """``header`` and ``streams`` -> file bytes (layout in the module docstring)."""
+    if not isinstance(header, Header):
+        raise TypeError(f"header must be a Header, got {type(header).__name__}")
+    streams = [bytes(s) if isinstance(s, (bytearray, memoryview)) else s for s in streams]
+    if not all(isinstance(s, bytes) for s in streams):
+        raise TypeError(f"streams must be bytes, got {[type(s).__name__ for s in streams]}")
+    if len(streams) > MAX_STREAMS:
+        raise ValueError(f"at most {MAX_STREAMS} streams fit in a file, got {len(streams)}")
+    if any(len(s) >= 2**32 for s in streams):
+        raise ValueError("a stream must be shorter than 4 GiB")
+    model_id = header.model_id.encode("ascii")
+    head = _FIXED.pack(MAGIC, FORMAT_VERSION, header.quality, header.height, header.width, header.channels,
+                       len(streams), len(model_id))
+    body = b"".join([head, model_id, *(_LENGTH.pack(len(s)) for s in streams), *streams])
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def unpack(data: bytes, expected_model_id: str | None = None) -> tuple[Header, list[bytes]]:
+    """File bytes -> ``(header, streams)``; raises :class:`BitstreamError` naming the problem.
+
+    With ``expected_model_id``, a file written by another model is refused ("wrong model id").
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if data[: len(MAGIC)] != MAGIC:
+        if MAGIC.startswith(data):
+            raise BitstreamError(f"truncated file: {len(data)} bytes, not even the {len(MAGIC)}-byte magic")
+        raise BitstreamError(f"bad magic {data[:len(MAGIC)]!r}: not a WLIC file (expected {MAGIC!r})")
+    if len(data) <= len(MAGIC):
+        raise BitstreamError(f"truncated header: {len(data)} bytes, the version byte is missing")
+    version = data[len(MAGIC)]
+    if version != FORMAT_VERSION:
+        raise BitstreamError(f"unsupported format version {version} (this decoder reads version {FORMAT_VERSION})")
+    if len(data) < _FIXED.size:
+        raise BitstreamError(f"truncated header: {len(data)} bytes, the fixed header needs {_FIXED.size}")
+    _, _, quality, height, width, channels, num_streams, id_length = _FIXED.unpack_from(data)
+    if not 1 <= id_length <= MAX_MODEL_ID_BYTES:
+        raise BitstreamError(f"invalid header: model id length {id_length} (must be 1..{MAX_MODEL_ID_BYTES})")
+    table_start = _FIXED.size + id_length
+    payload_start = table_start + _LENGTH.size * num_streams
+    if len(data) < payload_start:
+        raise BitstreamError(
+            f"truncated header: {len(data)} bytes, the model id and the table of {num_streams} stream lengths "
+            f"end at byte {payload_start}"
+        )
+    lengths = [_LENGTH.unpack_from(data, table_start + _LENGTH.size * i)[0] for i in range(num_streams)]
+    declared = sum(lengths)
+    available = len(data) - payload_start - _CRC.size
+    if available < declared:
+        raise BitstreamError(
+            f"stream length mismatch: the header declares {declared} bytes in {num_streams} stream(s) "
+            f"{lengths}, only {max(available, 0)} are available before the CRC (truncated file?)"
+        )
+    if available > declared:
+        raise BitstreamError(
+            f"trailing bytes: {available - declared} byte(s) beyond the {declared} declared stream bytes and the CRC"
+        )
+    stored_crc = _CRC.unpack_from(data, len(data) - _CRC.size)[0]
+    computed_crc = zlib.crc32(data[: len(data) - _CRC.size])
+    if stored_crc != computed_crc:
+        raise BitstreamError(
+            f"CRC mismatch: stored 0x{stored_crc:08x}, computed 0x{computed_crc:08x} (the file is corrupted)"
+        )
+    try:
+        model_id = data[_FIXED.size:table_start].decode("ascii")
+        header = Header(model_id, quality, height, width, channels)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BitstreamError(f"invalid header: {e}") from None
+    if expected_model_id is not None and model_id != expected_model_id:
+        raise BitstreamError(f"wrong model id {model_id!r} (expected {expected_model_id!r})")
+    streams, offset = [], payload_start
+    for length in lengths:
+        streams.append(data[offset:offset + length])
+        offset += length
+    return header, streams
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, force: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    Readers see either the old file or the complete new one, never a partial file; on any error
+    the temporary file is removed. An existing ``path`` is refused (:class:`FileExistsError`)
+    unless ``force``; without ``force`` the final step is a hard link, which also refuses a file
+    that appeared meanwhile (where the file system has no hard links, an existence check).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    path = Path(path)
+    refusal = f"{path} exists; pass --force (force=True) to overwrite it"
+    if not force and (path.exists() or path.is_symlink()):
+        raise FileExistsError(refusal)
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
+    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            _link_no_clobber(tmp, path, refusal)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _link_no_clobber(tmp: Path, path: Path, refusal: str) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(refusal) from None
+    except OSError:  # no hard links here (some network / FAT file systems)
+        if path.exists():
+            raise FileExistsError(refusal) from None
+        os.replace(tmp, path)

@@ -1,0 +1,201 @@
+"""The WLIC container: exact layout, every refusal named, a bounded fuzz loop, atomic writes."""
+from __future__ import annotations
+
+import os
+import random
+import struct
+import time
+import zlib
+
+import pytest
+
+from integrations.compression.container import (
+    FORMAT_VERSION, MAGIC, BitstreamError, Header, pack, unpack, write_atomic,
+)
+
+HEADER = Header("3dm-weconvene-small@0123456789ab", quality=3, height=512, width=768, channels=3)
+STREAMS = [b"z-stream \x00\x01\x02", bytes(range(256)) * 3, b""]
+
+
+def _reference_bytes(header: Header, streams: list[bytes]) -> bytes:
+    """The layout of the module docstring, written out field by field (independent of pack)."""
+    model_id = header.model_id.encode("ascii")
+    body = (b"WLIC" + bytes([1, header.quality]) + header.height.to_bytes(2, "big") + header.width.to_bytes(2, "big")
+            + bytes([header.channels, len(streams), len(model_id)]) + model_id
+            + b"".join(len(s).to_bytes(4, "big") for s in streams) + b"".join(streams))
+    return body + zlib.crc32(body).to_bytes(4, "big")
+
+
+def test_layout_matches_the_documented_table():
+    data = pack(HEADER, STREAMS)
+    assert data == _reference_bytes(HEADER, STREAMS)
+    assert data[:4] == MAGIC and data[4] == FORMAT_VERSION
+    assert len(data) == 13 + len(HEADER.model_id) + 4 * len(STREAMS) + sum(map(len, STREAMS)) + 4
+
+
+@pytest.mark.parametrize("header, streams", [
+    (HEADER, STREAMS),
+    (Header("m", 0, 1, 1, 1), []),
+    (Header("x" * 64, 255, 65535, 65535, 255), [b"a"] * 255),
+    (Header("odd size", 7, 37, 101), [bytes(1000), b"\xff"]),
+])
+def test_round_trip(header, streams):
+    got_header, got_streams = unpack(pack(header, streams), expected_model_id=header.model_id)
+    assert got_header == header and got_streams == streams
+
+
+def test_accepts_bytearray_and_memoryview():
+    data = pack(HEADER, [bytearray(b"abc"), memoryview(b"de")])
+    assert unpack(bytearray(data))[1] == [b"abc", b"de"]
+    assert unpack(memoryview(data))[1] == [b"abc", b"de"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(model_id="", quality=1, height=1, width=1), "model_id"),
+    (dict(model_id="x" * 65, quality=1, height=1, width=1), "model_id"),
+    (dict(model_id="caf\u00e9", quality=1, height=1, width=1), "model_id"),
+    (dict(model_id="m", quality=256, height=1, width=1), "quality"),
+    (dict(model_id="m", quality=1, height=0, width=1), "height"),
+    (dict(model_id="m", quality=1, height=1, width=65536), "width"),
+    (dict(model_id="m", quality=1, height=1, width=1, channels=0), "channels"),
+])
+def test_header_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Header(**kwargs)
+
+
+def test_header_type_errors():
+    with pytest.raises(TypeError, match="quality"):
+        Header("m", 1.5, 1, 1)
+    with pytest.raises(TypeError, match="bool"):
+        Header("m", True, 1, 1)
+    with pytest.raises(TypeError, match="streams"):
+        pack(HEADER, ["text"])
+    with pytest.raises(ValueError, match="255 streams"):
+        pack(HEADER, [b""] * 256)
+
+
+def _recrc(body: bytes) -> bytes:
+    """``body`` (a file without its CRC) with a valid CRC appended."""
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def test_every_problem_is_named():
+    data = pack(HEADER, STREAMS)
+    id_end = 13 + len(HEADER.model_id)
+    cases = [
+        ("truncated file", b"WL"),
+        ("truncated file", b""),
+        ("bad magic", b"\x89PNG\r\n\x1a\n" + data[8:]),
+        ("unsupported format version 2", data[:4] + b"\x02" + data[5:]),
+        ("truncated header", data[:4] + b"\x01"),
+        ("truncated header", data[:10]),
+        ("truncated header", data[: id_end + 2]),  # inside the stream length table
+        ("model id length 0", data[:12] + b"\x00" + data[13:]),
+        ("stream length mismatch", data[:-1]),
+        ("stream length mismatch", data[:id_end + 12 + 5]),
+        ("trailing bytes", data + b"\x00"),
+        ("CRC mismatch", data[:20] + bytes([data[20] ^ 0x40]) + data[21:]),
+        # well formed, correctly CRC'd, but impossible values
+        ("invalid header: height", _recrc(data[:6] + b"\x00\x00" + data[8:-4])),
+        ("invalid header: model_id", _recrc(data[:13] + b"\x07" + data[14:-4])),
+    ]
+    for expected, bad in cases:
+        with pytest.raises(BitstreamError) as info:
+            unpack(bad)
+        assert expected in str(info.value), (expected, str(info.value))
+
+
+def test_wrong_model_id_names_both():
+    with pytest.raises(BitstreamError, match=r"wrong model id '3dm-weconvene-small@0123456789ab' \(expected 'other'\)"):
+        unpack(pack(HEADER, STREAMS), expected_model_id="other")
+
+
+def test_bitstream_error_is_a_value_error():
+    assert issubclass(BitstreamError, ValueError)
+    with pytest.raises(TypeError):
+        unpack("WLIC")
+
+
+def _mutations(data: bytes, rng: random.Random):
+    kind = rng.randrange(5)
+    if kind == 0:  # flip 1..3 bytes anywhere
+        out = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            out[rng.randrange(len(out))] ^= rng.randint(1, 255)
+        return bytes(out)
+    if kind == 1:  # truncate
+        return data[: rng.randrange(len(data))]
+    if kind == 2:  # append garbage
+        return data + os.urandom(rng.randint(1, 16))
+    if kind == 3:  # delete a slice
+        i = rng.randrange(len(data))
+        return data[:i] + data[i + rng.randint(1, 8):]
+    return bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))  # foreign junk
+
+
+@pytest.mark.timeout(60)
+def test_fuzz_flips_and_truncations_only_raise_bitstream_error():
+    """2000 mutations (or 5 s, whichever first): each raises BitstreamError; none parses."""
+    rng = random.Random(1234)
+    data = pack(HEADER, STREAMS)
+    deadline, tried = time.monotonic() + 5.0, 0
+    while tried < 2000 and time.monotonic() < deadline:
+        bad = _mutations(data, rng)
+        if bad == data:
+            continue
+        try:
+            unpack(bad, expected_model_id=HEADER.model_id)
+        except BitstreamError:
+            pass
+        else:
+            pytest.fail(f"a mutated file parsed: {bad!r}")
+        tried += 1
+    assert tried >= 200
+
+
+def test_write_atomic_refuses_overwrite_and_forces(tmp_path):
+    path = tmp_path / "out.wlic"
+    write_atomic(path, b"first")
+    assert path.read_bytes() == b"first"
+    with pytest.raises(FileExistsError, match="--force"):
+        write_atomic(path, b"second")
+    assert path.read_bytes() == b"first"
+    write_atomic(path, b"second", force=True)
+    assert path.read_bytes() == b"second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wlic"]
+
+
+def test_write_atomic_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "out.wlic"
+    path.write_bytes(b"old")
+
+    def failing_replace(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="simulated"):
+        write_atomic(path, b"new" * 1000, force=True)
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wlic"]
+
+
+def test_write_atomic_without_hard_links_falls_back(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise OSError("operation not permitted (simulated)")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = tmp_path / "x.bin"
+    write_atomic(path, b"data")
+    assert path.read_bytes() == b"data"
+    with pytest.raises(FileExistsError, match="--force"):
+        write_atomic(path, b"other")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]
+
+
+def test_write_atomic_missing_folder_and_type(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        write_atomic(tmp_path / "nope" / "x.bin", b"data")
+    with pytest.raises(TypeError):
+        write_atomic(tmp_path / "x.bin", "text")
+    assert list(tmp_path.iterdir()) == []
