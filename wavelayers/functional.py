@@ -61,6 +61,8 @@ def idwt1d(
     """Inverse of :func:`dwt1d`; ``size`` is the original length (default: ``2 * m``, or
     PyWavelets' ``2m - L + 2`` for expansive modes)."""
     check_tensor(low, "low", tuple(range(1, 9)), "(..., m, ...)")
+    check_tensor(high, "high", tuple(range(1, 9)), "(..., m, ...)")
+    _check_same_dtype(high, low, "high")
     if high.shape != low.shape:
         raise ValueError(f"low and high bands must have the same shape, got {tuple(low.shape)} and {tuple(high.shape)}")
     name = _resolve(wavelet, mode)
@@ -70,6 +72,11 @@ def idwt1d(
         raise ValueError(f"size {n} does not give bands of length {m} for {name!r}/{mode!r}")
     _, S = operator_pair(name, mode, n, low.device, low.dtype)
     return _apply_along(torch.cat([low, high], dim=dim), S, dim)
+
+
+def _check_same_dtype(t: Tensor, ref: Tensor, name: str) -> None:
+    if t.dtype != ref.dtype:
+        raise TypeError(f"{name} must have the dtype of the approximation band ({ref.dtype}), got {t.dtype}")
 
 
 def _natural_size(m: int, wavelet: str, mode: str) -> int:
@@ -140,13 +147,17 @@ def idwt2d(
     check_tensor(ll, "ll", tuple(range(2, 9)), "(..., h, w)")
     if len(highs) == 0:
         raise ValueError("highs must hold at least one level of detail bands")
+    if size is not None and len(size) != 2:
+        raise ValueError(f"size must be the (H, W) of the input, got {tuple(size)!r}")
     name = _resolve(wavelet, mode)
     x = ll
     for j in range(len(highs) - 1, -1, -1):
-        h = highs[j]
-        if h.dim() != x.dim() + 1 or h.shape[-3] != 3 or h.shape[-2:] != x.shape[-2:]:
+        h = check_tensor(highs[j], f"highs[{j}]", tuple(range(3, 10)), "(..., 3, h, w)")
+        _check_same_dtype(h, ll, f"highs[{j}]")
+        expected = (*x.shape[:-2], 3, *x.shape[-2:])
+        if tuple(h.shape) != expected:
             raise ValueError(
-                f"detail bands of level {j + 1} must have shape (..., 3, {x.shape[-2]}, {x.shape[-1]}) to match "
+                f"detail bands of level {j + 1} must have shape {expected} to match "
                 f"the approximation band, got {tuple(h.shape)}"
             )
         if j > 0:

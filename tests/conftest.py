@@ -1,0 +1,26 @@
+"""Shared pytest fixtures."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A NumPy generator with a fixed seed, fresh for every test (results do not depend on test order)."""
+    return np.random.default_rng(20240611)
+
+
+@pytest.fixture
+def single_thread() -> Iterator[None]:
+    """Run a test on one intra-op thread, then restore the previous count.
+
+    Transform tests run thousands of tiny matrix products; on a loaded 2-core machine each multi-threaded
+    one pays a thread wake-up that costs ~100x the product itself. Results do not depend on it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -1,0 +1,243 @@
+"""Bad input to the transforms: a ValueError/TypeError whose message names what was expected and
+what was given. Odd sizes are valid input (covered by the reconstruction tests), not errors."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from wavelayers import (
+    DWT1D,
+    DWT2D,
+    DWT3D,
+    IDWT2D,
+    ChannelDWT,
+    ChannelIDWT,
+    ChannelWaveletPacket,
+    dwt1d,
+    dwt2d,
+    idwt1d,
+    idwt2d,
+)
+
+
+def _x(*shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+
+
+# ---------------------------------------------------------------------------------------------
+# rank and type of the input
+
+
+@pytest.mark.parametrize(
+    ("call", "pattern"),
+    (
+        (lambda: dwt2d(_x(5)), r"x must have shape \(\.\.\., H, W\), got a 1-D tensor of shape \(5,\)"),
+        (lambda: DWT2D()(_x(7)), r"got a 1-D tensor"),
+        (lambda: dwt1d(torch.tensor(1.0)), r"got a 0-D tensor"),
+        (lambda: idwt2d(_x(4), [_x(3, 4)]), r"ll must have shape .* got a 1-D tensor"),
+        (lambda: ChannelDWT(8)(_x(8)), r"\(N, C, \.\.\.\), got a 1-D tensor of shape \(8,\)"),
+        (lambda: ChannelDWT(8)(_x(1, 8, 2, 2, 2, 2)), r"got a 6-D tensor of shape \(1, 8, 2, 2, 2, 2\)"),
+        (lambda: ChannelWaveletPacket(8)(_x(1, 8, 2, 2, 2, 2)), r"got a 6-D tensor"),
+    ),
+)
+def test_wrong_rank_is_a_value_error_naming_the_shape(call, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        call()
+
+
+@pytest.mark.parametrize("dtype", (torch.int64, torch.int32, torch.uint8, torch.bool, torch.complex64))
+def test_non_floating_input_is_a_type_error_naming_the_dtype(dtype: torch.dtype) -> None:
+    x = torch.ones(1, 8, 4, 4, dtype=dtype)
+    name = str(dtype)
+    for call in (
+        lambda: dwt2d(x),
+        lambda: dwt1d(x, dim=1),
+        lambda: DWT2D("bior4.4")(x),
+        lambda: ChannelDWT(8)(x),
+        lambda: ChannelWaveletPacket(8)(x),
+        lambda: DWT3D(8)(x),
+        lambda: idwt1d(x, x),
+        lambda: idwt2d(x, [x.unsqueeze(2).expand(-1, -1, 3, -1, -1)]),
+    ):
+        with pytest.raises(TypeError, match=rf"floating-point tensor .*got {name}"):
+            call()
+
+
+def test_non_tensor_input_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor .*got list"):
+        dwt2d([[1.0, 2.0], [3.0, 4.0]])
+
+
+@pytest.mark.parametrize("band_dtype", (torch.int64, torch.float64))
+def test_detail_bands_of_another_dtype_are_rejected(band_dtype: torch.dtype) -> None:
+    ll, highs = dwt2d(_x(1, 2, 6, 6), "haar", 1)
+    with pytest.raises((TypeError, ValueError), match=str(band_dtype)):
+        idwt2d(ll, [highs[0].to(band_dtype)], "haar")
+    low, high = dwt1d(_x(2, 6), "haar")
+    with pytest.raises((TypeError, ValueError), match=str(band_dtype)):
+        idwt1d(low, high.to(band_dtype), "haar")
+
+
+# ---------------------------------------------------------------------------------------------
+# wavelet and mode names
+
+
+@pytest.mark.parametrize(
+    "call",
+    (
+        lambda: dwt2d(_x(1, 1, 4, 4), "db99x"),
+        lambda: dwt1d(_x(4), "db99x"),
+        lambda: idwt1d(_x(2), _x(2), "db99x"),
+        lambda: DWT2D("db99x"),
+        lambda: ChannelDWT(8, "db99x"),
+        lambda: DWT3D(8, "db99x"),
+    ),
+)
+def test_unknown_wavelet_is_a_value_error_naming_it(call) -> None:
+    with pytest.raises(ValueError, match=r"unknown wavelet 'db99x': expected 'haar', 'bior2.2' \(5/3\)"):
+        call()
+
+
+def test_wavelet_that_is_not_a_name_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"wavelet must be a name \(str\), got int"):
+        DWT2D(3)
+
+
+@pytest.mark.parametrize(
+    "call",
+    (
+        lambda: dwt2d(_x(1, 1, 4, 4), "haar", 1, "mirror"),
+        lambda: dwt1d(_x(4), "haar", "mirror"),
+        lambda: idwt2d(_x(1, 1, 2, 2), [_x(1, 1, 3, 2, 2)], "haar", "mirror"),
+        lambda: DWT1D("haar", "mirror"),
+        lambda: IDWT2D("haar", "mirror"),
+        lambda: ChannelWaveletPacket(8, "haar", mode="mirror"),
+    ),
+)
+def test_unknown_mode_is_a_value_error_naming_it_and_the_choices(call) -> None:
+    with pytest.raises(ValueError, match=r"unknown boundary mode 'mirror': expected one of \(.*'jpeg2000'.*'zero'"):
+        call()
+
+
+@pytest.mark.parametrize("wavelet", ("db2", "sym4", "coif1"))
+def test_jpeg2000_with_a_non_symmetric_wavelet_is_a_value_error(wavelet: str) -> None:
+    pattern = rf"mode 'jpeg2000' needs symmetric filters .* but '{wavelet}' is not symmetric.*periodization"
+    for call in (
+        lambda: dwt2d(_x(1, 1, 6, 6), wavelet, 1, "jpeg2000"),
+        lambda: dwt1d(_x(6), wavelet),  # jpeg2000 is the default mode
+        lambda: DWT2D(wavelet, 1, "jpeg2000"),
+        lambda: ChannelDWT(8, wavelet),
+        lambda: DWT3D(8, wavelet),
+    ):
+        with pytest.raises(ValueError, match=pattern):
+            call()
+
+
+def test_channel_transform_in_an_expansive_mode_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"non-expansive mode \('periodization', 'jpeg2000'\), got 'symmetric'"):
+        ChannelDWT(8, "haar", mode="symmetric")
+
+
+# ---------------------------------------------------------------------------------------------
+# channel counts
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    (
+        (lambda: ChannelDWT(6, "haar", levels=2), r"2-level channel DWT needs a channel count divisible by 4, got 6"),
+        (lambda: ChannelDWT(7, "haar", levels=1), r"divisible by 2, got 7"),
+        (lambda: ChannelIDWT(12, "haar", levels=3), r"divisible by 8, got 12"),
+        (lambda: ChannelWaveletPacket(6), r"divisible by 4, got 6"),
+        (lambda: DWT3D(10, channel_levels=2), r"divisible by 4, got 10"),
+    ),
+)
+def test_channel_count_the_transform_cannot_split_is_a_value_error(make, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        make()
+
+
+@pytest.mark.parametrize("module", (ChannelDWT(8), ChannelIDWT(8), ChannelWaveletPacket(8), DWT3D(8)))
+def test_wrong_channel_count_for_the_module_is_a_value_error(module) -> None:
+    with pytest.raises(ValueError, match=r"must have 8 channels \(dim 1\), got 6 in shape \(1, 6, 2, 2\)"):
+        module(_x(1, 6, 2, 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# inverse: band shapes and sizes
+
+
+def _bad_bands(level: int, expected: tuple[int, ...], given: tuple[int, ...]) -> str:
+    return rf"detail bands of level {level} must have shape {re.escape(str(expected))}.*got {re.escape(str(given))}"
+
+
+def test_mismatched_band_shapes_to_idwt2d_are_value_errors() -> None:
+    ll, highs = dwt2d(_x(2, 8, 10, 12), "haar", 2)  # level 1: 5x6, level 2: 3x3
+    with pytest.raises(ValueError, match=_bad_bands(1, (2, 8, 3, 3, 3), (2, 8, 3, 5, 6))):
+        idwt2d(ll, [highs[0]], "haar")
+    with pytest.raises(ValueError, match=_bad_bands(2, (2, 8, 3, 3, 3), (2, 8, 2, 3, 3))):
+        idwt2d(ll, [highs[0], highs[1][:, :, :2]], "haar")
+    with pytest.raises(ValueError, match=_bad_bands(2, (2, 8, 3, 3, 3), (2, 4, 3, 3, 3))):  # channels
+        idwt2d(ll, [highs[0], highs[1][:, :4]], "haar")
+    with pytest.raises(ValueError, match=_bad_bands(1, (2, 8, 3, 5, 6), (1, 8, 3, 5, 6))):  # batch
+        idwt2d(ll, [highs[0][:1], highs[1]], "haar")
+    # level-1 bands of width 4 cannot come from level-2 bands of width 3 (4 -> 2)
+    with pytest.raises(ValueError, match=r"output size \(5, 4\) is inconsistent with level-2 bands of size \(3, 3\)"):
+        idwt2d(ll, [highs[0][..., :4], highs[1]], "haar")
+    with pytest.raises(ValueError, match=r"highs must hold at least one level"):
+        idwt2d(ll, [], "haar")
+    low, high = dwt1d(_x(3, 9), "haar")
+    with pytest.raises(ValueError, match=r"low and high bands must have the same shape, got \(3, 5\) and \(3, 4\)"):
+        idwt1d(low, high[:, :4], "haar")
+
+
+def test_inconsistent_size_is_a_value_error() -> None:
+    ll, highs = dwt2d(_x(1, 2, 9, 6), "bior4.4", 1)  # bands 5x3
+    with pytest.raises(ValueError, match=r"output size \(12, 6\) is inconsistent with level-1 bands of size \(5, 3\)"):
+        idwt2d(ll, highs, "bior4.4", size=(12, 6))
+    with pytest.raises(ValueError, match=r"axis 1"):
+        idwt2d(ll, highs, "bior4.4", size=(9, 8))
+    with pytest.raises(ValueError, match=r"inconsistent"):
+        IDWT2D("bior4.4")(ll, highs, size=(8, 8))  # 8 -> 4 bands, not 5
+    low, high = dwt1d(_x(9), "bior4.4", "symmetric")  # pywt length (9 + 9) // 2 = 9
+    with pytest.raises(ValueError, match=r"size 4 does not give bands of length 9 for 'bior4.4'/'symmetric'"):
+        idwt1d(low, high, "bior4.4", "symmetric", size=4)
+
+
+@pytest.mark.parametrize("size", ((9, 6, 1), (9,)))
+def test_size_of_the_wrong_length_is_a_value_error(size: tuple[int, ...]) -> None:
+    ll, highs = dwt2d(_x(1, 2, 9, 6), "haar", 1)
+    with pytest.raises(ValueError, match=r"size"):
+        idwt2d(ll, highs, "haar", size=size)
+
+
+# ---------------------------------------------------------------------------------------------
+# levels and other integer arguments
+
+
+@pytest.mark.parametrize(
+    ("call", "name", "given"),
+    (
+        (lambda: dwt2d(_x(1, 1, 4, 4), "haar", 0), "levels", "0"),
+        (lambda: dwt2d(_x(1, 1, 4, 4), "haar", -1), "levels", "-1"),
+        (lambda: dwt2d(_x(1, 1, 4, 4), "haar", 1.5), "levels", "1.5"),
+        (lambda: DWT2D("haar", 0), "levels", "0"),
+        (lambda: ChannelDWT(8, levels=0), "levels", "0"),
+        (lambda: ChannelWaveletPacket(8, levels=0), "levels", "0"),
+        (lambda: DWT3D(8, levels=0), "levels", "0"),
+        (lambda: DWT3D(8, channel_levels=0), "levels", "0"),
+        (lambda: ChannelDWT(0), "channels", "0"),
+    ),
+)
+def test_non_positive_counts_are_value_errors(call, name: str, given: str) -> None:
+    with pytest.raises(ValueError, match=rf"{name} must be an integer >= 1, got {given}"):
+        call()
+
+
+def test_empty_axis_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"signal length must be >= 1, got 0"):
+        dwt1d(torch.empty(3, 0))
+    with pytest.raises(ValueError, match=r"signal length must be >= 1, got 0"):
+        dwt2d(torch.empty(1, 1, 0, 4))
