@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_positive_int, check_tensor
-from .operators import NON_EXPANSIVE_MODES, band_length, check_mode, operator_pair
+from .operators import NON_EXPANSIVE_MODES, Block, band_length, check_mode, operator_blocks
 from .wavelets import canonical_name, filter_bank
 
 __all__ = ["dwt1d", "idwt1d", "dwt2d", "idwt2d", "dwt2d_sizes"]
@@ -30,18 +30,40 @@ def _resolve(wavelet: str, mode: str) -> str:
     return name
 
 
-def _apply_along(x: Tensor, M: Tensor, dim: int) -> Tensor:
-    """Multiply the axis ``dim`` of ``x`` by matrix ``M`` (out_len, in_len)."""
+def _rows(blocks: tuple[Block, ...]) -> int:
+    return blocks[-1][1]
+
+
+def _cols(x: Tensor, runs: tuple[tuple[int, int], ...], dim: int) -> Tensor:
+    if len(runs) == 1:
+        c0, c1 = runs[0]
+        return x if (c0 == 0 and c1 == x.shape[dim]) else x.narrow(dim, c0, c1 - c0)
+    return torch.cat([x.narrow(dim, c0, c1 - c0) for c0, c1 in runs], dim=dim)
+
+
+def _apply_last(x: Tensor, blocks: tuple[Block, ...]) -> Tensor:
+    """``y[..., r] = sum_c M[r, c] x[..., c]`` for the operator ``M`` given as row blocks."""
+    parts = [_cols(x, runs, -1) @ M.transpose(0, 1) for _, _, runs, M in blocks]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+
+def _apply_rows(x: Tensor, blocks: tuple[Block, ...]) -> Tensor:
+    """``y[..., r, :] = sum_c M[r, c] x[..., c, :]`` (the operator acting on axis -2)."""
+    parts = [M @ _cols(x, runs, -2) for _, _, runs, M in blocks]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)
+
+
+def _apply_along(x: Tensor, blocks: tuple[Block, ...], dim: int) -> Tensor:
+    """Apply the operator to the axis ``dim`` of ``x``."""
     dim = dim % x.dim()
     if dim == x.dim() - 1:
-        return x @ M.transpose(0, 1)
+        return _apply_last(x, blocks)
     shape = x.shape
     lead = 1
     for s in shape[:dim]:
         lead *= s
-    x3 = x.reshape(lead, shape[dim], -1)
-    y = M @ x3
-    return y.reshape(*shape[:dim], M.shape[0], *shape[dim + 1 :])
+    y = _apply_rows(x.reshape(lead, shape[dim], -1), blocks)
+    return y.reshape(*shape[:dim], y.shape[1], *shape[dim + 1 :])
 
 
 def dwt1d(x: Tensor, wavelet: str = "haar", mode: str = "jpeg2000", dim: int = -1) -> tuple[Tensor, Tensor]:
@@ -49,9 +71,9 @@ def dwt1d(x: Tensor, wavelet: str = "haar", mode: str = "jpeg2000", dim: int = -
     check_tensor(x, "x", tuple(range(1, 9)), "(..., n, ...)")
     name = _resolve(wavelet, mode)
     n = x.shape[dim]
-    A, _ = operator_pair(name, mode, n, x.device, x.dtype)
+    A, _ = operator_blocks(name, mode, n, x.device, x.dtype)
     y = _apply_along(x, A, dim)
-    m = A.shape[0] // 2
+    m = _rows(A) // 2
     return y.narrow(dim, 0, m), y.narrow(dim, m, m)
 
 
@@ -70,7 +92,7 @@ def idwt1d(
     n = _natural_size(m, name, mode) if size is None else size
     if band_length(n, name, mode) != m:
         raise ValueError(f"size {n} does not give bands of length {m} for {name!r}/{mode!r}")
-    _, S = operator_pair(name, mode, n, low.device, low.dtype)
+    _, S = operator_blocks(name, mode, n, low.device, low.dtype)
     return _apply_along(torch.cat([low, high], dim=dim), S, dim)
 
 
@@ -104,22 +126,22 @@ def dwt2d_sizes(size: tuple[int, int], wavelet: str, mode: str, levels: int) -> 
 
 def _dwt2_level(x: Tensor, name: str, mode: str) -> tuple[Tensor, Tensor]:
     h, w = x.shape[-2], x.shape[-1]
-    Ah, _ = operator_pair(name, mode, h, x.device, x.dtype)
-    Aw, _ = operator_pair(name, mode, w, x.device, x.dtype)
-    mh, mw = Ah.shape[0] // 2, Aw.shape[0] // 2
-    y = Ah @ (x @ Aw.transpose(0, 1))  # (..., 2mh, 2mw) in Mallat layout
+    Ah, _ = operator_blocks(name, mode, h, x.device, x.dtype)
+    Aw, _ = operator_blocks(name, mode, w, x.device, x.dtype)
+    mh, mw = _rows(Ah) // 2, _rows(Aw) // 2
+    y = _apply_rows(_apply_last(x, Aw), Ah)  # (..., 2mh, 2mw) in Mallat layout
     ll = y[..., :mh, :mw]
     highs = torch.stack((y[..., mh:, :mw], y[..., :mh, mw:], y[..., mh:, mw:]), dim=-3)
     return ll, highs
 
 
 def _idwt2_level(ll: Tensor, highs: Tensor, size: tuple[int, int], name: str, mode: str) -> Tensor:
-    _, Sh = operator_pair(name, mode, size[0], ll.device, ll.dtype)
-    _, Sw = operator_pair(name, mode, size[1], ll.device, ll.dtype)
+    _, Sh = operator_blocks(name, mode, size[0], ll.device, ll.dtype)
+    _, Sw = operator_blocks(name, mode, size[1], ll.device, ll.dtype)
     top = torch.cat((ll, highs[..., 1, :, :]), dim=-1)
     bottom = torch.cat((highs[..., 0, :, :], highs[..., 2, :, :]), dim=-1)
     y = torch.cat((top, bottom), dim=-2)
-    return Sh @ (y @ Sw.transpose(0, 1))
+    return _apply_rows(_apply_last(y, Sw), Sh)
 
 
 def dwt2d(x: Tensor, wavelet: str = "haar", levels: int = 1, mode: str = "jpeg2000") -> tuple[Tensor, list[Tensor]]:

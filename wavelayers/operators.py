@@ -45,7 +45,17 @@ __all__ = [
     "analysis_matrix",
     "synthesis_matrix",
     "operator_pair",
+    "operator_blocks",
+    "DENSE_MAX",
+    "BLOCK_ROWS",
 ]
+
+# Axes up to DENSE_MAX samples use one dense matrix product (fastest for feature-map sizes);
+# longer axes use row blocks of BLOCK_ROWS outputs, each multiplying only the input columns it
+# touches, so the cost per output stays about BLOCK_ROWS + L instead of growing with n.
+DENSE_MAX = 96
+BLOCK_ROWS = 32
+_ZERO = 1e-12  # synthesis matrices come from a float64 inverse; smaller entries are rounding noise
 
 EXPANSIVE_MODES = (
     "zero",
@@ -218,3 +228,70 @@ def operator_pair(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Analysis and synthesis matrices as tensors (cached per device/dtype; not trainable)."""
     return _operator_pair_cached(wavelet, mode, int(n), torch.device(device), dtype)
+
+
+Block = tuple[int, int, tuple[tuple[int, int], ...], torch.Tensor]
+
+
+def _runs(cols: np.ndarray, min_gap: int = 16) -> tuple[tuple[int, int], ...]:
+    """Sorted column indices -> maximal ``[c0, c1)`` runs (runs closer than ``min_gap`` merge)."""
+    if len(cols) == 0:
+        return ((0, 1),)
+    runs = [[int(cols[0]), int(cols[0]) + 1]]
+    for c in cols[1:]:
+        if c - runs[-1][1] < min_gap:
+            runs[-1][1] = int(c) + 1
+        else:
+            runs.append([int(c), int(c) + 1])
+    return tuple((a, b) for a, b in runs)
+
+
+def _block_ranges(M: np.ndarray) -> list[tuple[int, int, tuple[tuple[int, int], ...]]]:
+    """Row blocks ``(r0, r1, column runs)`` of ``M`` covering every non-zero entry.
+
+    Analysis rows are ``[low; high]`` and synthesis columns are ``[low | high]``, so a row block
+    of a banded operator touches one or two short column runs (three with periodic wrap-around).
+    """
+    p, q = M.shape
+    if max(p, q) <= DENSE_MAX:
+        return [(0, p, ((0, q),))]
+    nonzero = np.abs(M) > _ZERO
+    return [
+        (r0, min(p, r0 + BLOCK_ROWS), _runs(np.flatnonzero(nonzero[r0 : r0 + BLOCK_ROWS].any(axis=0))))
+        for r0 in range(0, p, BLOCK_ROWS)
+    ]
+
+
+def _to_blocks(M: np.ndarray, device: torch.device, dtype: torch.dtype) -> tuple[Block, ...]:
+    M = np.where(np.abs(M) > _ZERO, M, 0.0)
+    blocks = []
+    for r0, r1, runs in _block_ranges(M):
+        part = np.concatenate([M[r0:r1, c0:c1] for c0, c1 in runs], axis=1)
+        blocks.append((r0, r1, runs, torch.tensor(part, dtype=torch.float64).to(device=device, dtype=dtype)))
+    return tuple(blocks)
+
+
+_BLOCK_CACHE: dict[tuple, tuple[tuple[Block, ...], tuple[Block, ...]]] = {}
+
+
+@torch.compiler.assume_constant_result
+def _operator_blocks_cached(
+    wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
+) -> tuple[tuple[Block, ...], tuple[Block, ...]]:
+    key = (wavelet, mode, n, device, dtype)
+    pair = _BLOCK_CACHE.get(key)
+    if pair is None:
+        A, S = _matrices(wavelet, mode, n)
+        pair = (_to_blocks(A, device, dtype), _to_blocks(S, device, dtype))
+        _BLOCK_CACHE[key] = pair
+    return pair
+
+
+def operator_blocks(
+    wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
+) -> tuple[tuple[Block, ...], tuple[Block, ...]]:
+    """Analysis and synthesis operators as row blocks ``(r0, r1, column runs, M[r0:r1, runs])``.
+
+    One dense block for axes of up to ``DENSE_MAX`` samples; banded row blocks beyond.
+    """
+    return _operator_blocks_cached(wavelet, mode, int(n), torch.device(device), dtype)
