@@ -1,0 +1,179 @@
+"""Command line: ``python -m integrations.lic {compress, decompress, eval, train, info} ...``.
+
+Every command refuses to overwrite an existing output unless ``--force`` and writes atomically.
+Errors (missing files, foreign or damaged ``.wlic`` files, bad checkpoints, bad images) print one
+``error: ...`` line on stderr and exit with status 2; a run on untrained weights says so on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+from .model import ENTROPY_MODELS, LAMBDAS, PRESETS
+
+__all__ = ["main", "build_parser"]
+
+
+def _model_name(preset: str, entropy: str) -> str:
+    return f"3dm-weconvene-{preset}" + ("" if entropy == "3dwecharm" else f"-{entropy}")
+
+
+def _add_model_args(p: argparse.ArgumentParser, many: bool = False) -> None:
+    p.add_argument("--checkpoint", nargs="+" if many else None, metavar="CKPT",
+                   help="safetensors checkpoint(s) written by `train`" if many else "safetensors checkpoint")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                   help="untrained registered model when no --checkpoint is given (default: small)")
+    p.add_argument("--entropy", choices=ENTROPY_MODELS, default="3dwecharm", help="entropy model of --preset")
+    p.add_argument("--quality", type=int, nargs="+" if many else None, default=[3] if many else 3,
+                   choices=sorted(LAMBDAS), help="quality index (lambda table 1..6) of --preset")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m integrations.lic",
+        description="wavelayers learned image codec (3DM-WeConvene): compress, decompress, eval, train, info",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compress", help="image (PNG, JPEG, ...) -> .wlic file")
+    p.add_argument("input")
+    p.add_argument("output")
+    _add_model_args(p)
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+
+    p = sub.add_parser("decompress", help=".wlic file -> PNG")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--checkpoint", help="the checkpoint that wrote the file (not needed for untrained presets)")
+    p.add_argument("--force", action="store_true")
+
+    p = sub.add_parser("eval", help="evaluate on an image folder: JSON results + R-D plot")
+    p.add_argument("--data", required=True, help="folder of test images (e.g. Kodak)")
+    _add_model_args(p, many=True)
+    p.add_argument("--out", required=True, help="results JSON (CompressAI format)")
+    p.add_argument("--plot", help="R-D plot (PNG)")
+    p.add_argument("--limit", type=int, help="use only the first N images")
+    p.add_argument("--classic", default="jpeg,webp,jpeg2000,avif",
+                   help="classic codecs encoded live at matched rates ('' for none)")
+    p.add_argument("--anchor", default=None, help="BD-rate anchor: a classic codec name or an anchor JSON file")
+    p.add_argument("--dataset-name", default=None, help="data set name for published anchors (default: folder name)")
+    p.add_argument("--force", action="store_true")
+
+    p = sub.add_parser("train", help="train (or fine-tune) a model on random crops of an image folder")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    p.add_argument("--entropy", choices=ENTROPY_MODELS, default="3dwecharm")
+    p.add_argument("--quality", type=int, default=3, choices=sorted(LAMBDAS))
+    p.add_argument("--init", help="start from this checkpoint (e.g. stage 2 after stage 1)")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--w1", type=float, default=1.0, help="stage-2 weight of the low-frequency band rates")
+    p.add_argument("--w2", type=float, default=1.0, help="stage-2 weight of the other band rates")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true")
+
+    p = sub.add_parser("info", help="print the header of a .wlic file or the metadata of a checkpoint")
+    p.add_argument("path")
+    return parser
+
+
+def _warn(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _load(args: argparse.Namespace):
+    from .codec import UNTRAINED_WARNING, load_model
+
+    if args.checkpoint:
+        return load_model(args.checkpoint)
+    name = _model_name(args.preset, args.entropy)
+    _warn(UNTRAINED_WARNING.format(name=name))
+    return load_model(name=name, quality=args.quality)
+
+
+def _compress(args: argparse.Namespace) -> None:
+    from .codec import compress_file
+
+    model = _load(args)
+    r = compress_file(model, args.input, args.output, force=args.force)
+    print(f"wrote {args.output}: {r.num_bytes} bytes, {r.bpp:.4f} bpp ({r.width}x{r.height}), "
+          f"model {model.model_id} quality {model.quality}, {r.seconds:.2f} s")
+
+
+def _decompress(args: argparse.Namespace) -> None:
+    from .codec import UNTRAINED_WARNING, decompress_file, is_untrained
+
+    model, r = decompress_file(args.input, args.output, checkpoint=args.checkpoint, force=args.force)
+    if args.checkpoint is None or is_untrained(model):
+        _warn(UNTRAINED_WARNING.format(name=model.name))
+    print(f"wrote {args.output}: {r.width}x{r.height} from {r.num_bytes} bytes ({r.bpp:.4f} bpp), "
+          f"model {model.model_id}, {r.seconds:.2f} s")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from .codec import UNTRAINED_WARNING, is_untrained, load_model
+    from .evaluate import run_evaluation
+
+    if args.checkpoint:
+        models = [load_model(c) for c in args.checkpoint]
+    else:
+        models = [load_model(name=_model_name(args.preset, args.entropy), quality=q) for q in args.quality]
+    untrained = [m for m in models if is_untrained(m)]
+    for m in untrained:
+        _warn(UNTRAINED_WARNING.format(name=f"{m.name} quality {m.quality}"))
+    classic = [c for c in args.classic.split(",") if c.strip()]
+    summary = run_evaluation(
+        models, args.data, out=args.out, plot=args.plot, classic_codecs=classic, anchor=args.anchor,
+        limit=args.limit, dataset_name=args.dataset_name, force=args.force,
+    )
+    print(json.dumps(summary, indent=2))
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .codec import load_model
+    from .training import run_training
+
+    if args.init:
+        model = load_model(args.init)
+    else:
+        model = load_model(name=_model_name(args.preset, args.entropy), quality=args.quality)
+    command = "python -m integrations.lic " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_training(model, args.data, args.out, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
+                 w1=args.w1, w2=args.w2, seed=args.seed, command=command, force=args.force)
+
+
+def _info(args: argparse.Namespace) -> None:
+    path = Path(args.path)
+    if path.suffix == ".safetensors":
+        from .checkpoint import read_metadata
+
+        print(json.dumps(read_metadata(path), indent=2))
+        return
+    from integrations.compression.container import unpack
+
+    header, streams = unpack(path.read_bytes())
+    print(json.dumps({"model_id": header.model_id, "quality": header.quality, "height": header.height,
+                      "width": header.width, "channels": header.channels,
+                      "stream_bytes": [len(s) for s in streams]}, indent=2))
+
+
+_COMMANDS = {"compress": _compress, "decompress": _decompress, "eval": _eval, "train": _train, "info": _info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 error)."""
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        _COMMANDS[args.command](args)
+    except (ValueError, OSError, RuntimeError) as e:  # BitstreamError is a ValueError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,149 @@
+"""Images <-> ``.wlic`` bytes and files, and which model decodes a file.
+
+A file is C1's container (:mod:`integrations.compression.container`): magic ``WLIC``, format
+version, header (model id, quality, original height / width, channels), the streams ``[z, y]``
+with their lengths, and a CRC32. The model id is ``<model name>@<weights fingerprint>``, so a file
+only decodes with the very weights (and CDF tables) that wrote it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from integrations.compression.container import BitstreamError, Header, pack, unpack, write_atomic
+from integrations.compression.imageio import load_rgb, save_png
+
+from .checkpoint import load_checkpoint
+from .model import LAMBDAS, WeConveneLIC, build_model, model_names
+
+__all__ = [
+    "compress_image", "decompress_image", "model_for_stream", "load_model", "compress_file", "decompress_file",
+    "CodingResult", "is_untrained", "UNTRAINED_WARNING",
+]
+
+UNTRAINED_WARNING = (
+    "WARNING: running an UNTRAINED model ({name}, deterministic random weights): the bitstreams are real "
+    "and decode exactly, but the images and rates are meaningless until trained weights are loaded."
+)
+
+
+def compress_image(model: WeConveneLIC, x: Tensor, reconstruct: bool = True) -> tuple[bytes, Tensor | None]:
+    """``x`` (1, 3, H, W) in [0, 1] -> ``(file bytes, encoder-side reconstruction)`` (None for the
+    reconstruction with ``reconstruct=False``, which skips the synthesis transform)."""
+    streams, x_hat = model.encode(x, reconstruct=reconstruct)
+    header = Header(model_id=model.model_id, quality=model.quality, height=x.shape[-2], width=x.shape[-1], channels=3)
+    return pack(header, streams), x_hat
+
+
+def decompress_image(model: WeConveneLIC, data: bytes) -> Tensor:
+    """File bytes -> ``x_hat`` (1, 3, H, W); raises :class:`BitstreamError` for foreign or broken data."""
+    header, streams = unpack(data, expected_model_id=model.model_id)
+    _check_header(header, model)
+    try:
+        return model.decode(streams, header.height, header.width)
+    except ValueError as e:
+        raise BitstreamError(str(e)) from None
+
+
+def _check_header(header: Header, model: WeConveneLIC) -> None:
+    if header.channels != 3:
+        raise BitstreamError(f"unsupported channel count {header.channels} (this codec writes 3)")
+    if header.quality != model.quality:
+        raise BitstreamError(f"quality mismatch: the file says {header.quality}, the model is quality {model.quality}")
+
+
+def load_model(checkpoint: str | os.PathLike | None = None, name: str | None = None, quality: int = 3) -> WeConveneLIC:
+    """A checkpoint's model, or the registered untrained model ``name`` at ``quality``."""
+    if checkpoint is not None:
+        return load_checkpoint(checkpoint)
+    if name is None:
+        raise ValueError("give a checkpoint or a model name")
+    return build_model(name, quality).eval()
+
+
+def model_for_stream(data: bytes, checkpoint: str | os.PathLike | None = None) -> WeConveneLIC:
+    """The model that wrote ``data``: the checkpoint's (checked against the file's model id) or,
+    without one, the registered untrained model named in the header (checked the same way)."""
+    header, _ = unpack(data)
+    name, _, _ = header.model_id.partition("@")
+    if checkpoint is not None:
+        model = load_checkpoint(checkpoint)
+        if model.model_id != header.model_id:
+            raise BitstreamError(
+                f"wrong model id: the file was written by {header.model_id!r}, the checkpoint is {model.model_id!r}"
+            )
+        return model
+    if name not in model_names():
+        raise BitstreamError(f"wrong model id: {header.model_id!r} names no registered model; pass its --checkpoint")
+    if header.quality not in LAMBDAS:
+        raise BitstreamError(f"invalid quality {header.quality} for {name} (expected one of {sorted(LAMBDAS)})")
+    model = build_model(name, header.quality).eval()
+    if model.model_id != header.model_id:
+        raise BitstreamError(
+            f"wrong model id: the file was written by trained weights {header.model_id!r}, not by the untrained "
+            f"{model.model_id!r}; pass the checkpoint that wrote it (--checkpoint)"
+        )
+    return model
+
+
+@lru_cache(maxsize=32)
+def _initial_fingerprint(name: str, quality: int) -> str:
+    return build_model(name, quality).fingerprint()
+
+
+def is_untrained(model: WeConveneLIC) -> bool:
+    """True when ``model`` holds exactly the registered deterministic initial weights."""
+    return model.name in model_names() and _initial_fingerprint(model.name, model.quality) == model.fingerprint()
+
+
+@dataclass(frozen=True)
+class CodingResult:
+    """What a file-level call did: sizes, rate and wall times (seconds)."""
+
+    num_bytes: int
+    height: int
+    width: int
+    seconds: float
+
+    @property
+    def bpp(self) -> float:
+        return self.num_bytes * 8.0 / (self.height * self.width)
+
+
+def _refuse_existing(path: str | os.PathLike, force: bool) -> None:
+    if not force and Path(path).exists():
+        raise FileExistsError(f"{path} exists; pass --force to overwrite it")
+
+
+def compress_file(
+    model: WeConveneLIC, src: str | os.PathLike, dst: str | os.PathLike, force: bool = False
+) -> CodingResult:
+    """Image file -> ``.wlic`` file (atomic; no overwrite unless ``force``)."""
+    _refuse_existing(dst, force)
+    x = load_rgb(src)
+    start = time.perf_counter()
+    data, _ = compress_image(model, x, reconstruct=False)
+    seconds = time.perf_counter() - start
+    write_atomic(dst, data, force=force)
+    return CodingResult(len(data), x.shape[-2], x.shape[-1], seconds)
+
+
+def decompress_file(
+    src: str | os.PathLike, dst: str | os.PathLike, checkpoint: str | os.PathLike | None = None, force: bool = False
+) -> tuple[WeConveneLIC, CodingResult]:
+    """``.wlic`` file -> PNG (atomic; no overwrite unless ``force``); returns the model used."""
+    _refuse_existing(dst, force)
+    data = Path(src).read_bytes()
+    model = model_for_stream(data, checkpoint)
+    start = time.perf_counter()
+    with torch.no_grad():
+        x_hat = decompress_image(model, data)
+    seconds = time.perf_counter() - start
+    save_png(x_hat, dst, force=force)
+    return model, CodingResult(len(data), x_hat.shape[-2], x_hat.shape[-1], seconds)

@@ -1,0 +1,329 @@
+"""3DM-WeConvene: a learned image codec with 3DM-WeConv layers and a wavelet-domain entropy model.
+
+Networks (``N`` hidden, ``M`` latent channels; ``D`` = ``WeConv3D(stride=2)``, ``U`` =
+``WeConv3D(transposed=True)``, ``R`` = residual block, ``Z`` = hyper channels = ``N``)::
+
+    g_a: x (3, H, W) ─D─► N ─R─D─► N ─R─D─► N ─R─D─► y (M, H/16, W/16)
+    g_s: y ─U─► N ─R─U─► N ─R─U─► N ─R─ subpixel conv ─► x_hat (3, H, W)
+    h_a: y ─ conv3x3 ─ LeakyReLU ─D─► N ─D─► z (Z, H/64, W/64)
+    h_s: z_hat ─U─► N ─U─► N ─ conv3x3 ─► hyper features (M, H/16, W/16)
+
+Every stride-2 layer of g_a / h_a and every up-sampling layer of g_s / h_s is a 3DM-WeConv layer
+(1-level channel DWT, ``levels``-level spatial DWT, 3x3 conv on the coarsest LL band, 1x1 convs on the
+detail bands, GDN / IGDN on the bands). ``z`` goes through CompressAI's EntropyBottleneck; ``y``
+through the slice-wise entropy model of :mod:`integrations.compression.entropy_models`
+(3DWeChARM by default; WeChARM and ChWP as ablations), which receives the hyper features.
+
+Any image size: the input is padded on the bottom / right to a multiple of 64 by edge replication
+(cheaper to code than zeros, which add an edge), and the output is cropped back.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from integrations.compression.entropy_models import (
+    ChWP,
+    SliceEntropyModel,
+    ThreeDWeChARM,
+    WeChARM,
+    MAX_SYMBOL,
+    guarded_stream,
+    ste_round,
+)
+from wavelayers import WeConv3D
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)  # compressai calls the deprecated torch.jit.script
+    from compressai.entropy_models import EntropyBottleneck
+    from compressai.models import CompressionModel
+
+__all__ = [
+    "LICConfig", "WeConveneLIC", "PRESETS", "ENTROPY_MODELS", "LAMBDAS", "build_model", "model_names",
+    "parse_model_name", "PAD_MULTIPLE",
+]
+
+PAD_MULTIPLE = 64
+# Threads for everything the decoder recomputes (h_s, entropy parameters, g_s). oneDNN convolutions
+# change their summation order with the thread count, so the encoder's and the decoder's entropy
+# parameters (and images) agree bit for bit only if both use the same count: one, always.
+CODING_THREADS = 1
+# Quality index -> lambda of the MSE-optimised models (paper section III-C; loss = lambda * 255^2 * MSE + bpp).
+LAMBDAS = {1: 0.0025, 2: 0.0035, 3: 0.0067, 4: 0.013, 5: 0.025, 6: 0.05}
+ENTROPY_MODELS = ("3dwecharm", "wecharm", "chwp4", "chwp8")
+
+
+@dataclass(frozen=True)
+class LICConfig:
+    """Architecture of a :class:`WeConveneLIC`.
+
+    ``levels``: spatial DWT levels inside the WeConv3D layers; ``res_blocks``: residual blocks per
+    g_a / g_s stage; ``context_channels``, ``width``, ``param_width``: entropy-model widths;
+    ``wecharm_slices``: LL and HF slice counts of the WeChARM ablation.
+    """
+
+    N: int
+    M: int
+    entropy: str = "3dwecharm"
+    wavelet: str = "bior4.4"
+    mode: str = "jpeg2000"
+    levels: int = 2
+    res_blocks: int = 1
+    context_channels: int = 128
+    width: int = 128
+    param_width: int = 128
+    wecharm_slices: int = 5
+
+
+PRESETS = {
+    "paper": LICConfig(N=128, M=320, context_channels=192, width=192, param_width=192, wecharm_slices=5),
+    "small": LICConfig(N=64, M=128, context_channels=64, width=64, param_width=64, wecharm_slices=4),
+    # For tests only: a few thousand parameters per layer, 1-level WeConv.
+    "tiny": LICConfig(N=16, M=32, levels=1, context_channels=16, width=16, param_width=16, wecharm_slices=4),
+}
+
+
+def model_names() -> list[str]:
+    """All registered model names: ``3dm-weconvene-<preset>[-<entropy model>]``."""
+    return [
+        f"3dm-weconvene-{p}" + ("" if e == "3dwecharm" else f"-{e}") for p in PRESETS for e in ENTROPY_MODELS
+    ]
+
+
+def parse_model_name(name: str) -> tuple[str, str]:
+    """``'3dm-weconvene-small-chwp8'`` -> ``('small', 'chwp8')``."""
+    if name not in model_names():
+        raise ValueError(f"unknown model {name!r}: expected one of {model_names()}")
+    parts = name.split("-")[2:]
+    return parts[0], parts[1] if len(parts) > 1 else "3dwecharm"
+
+
+def _check_quality(quality: int) -> int:
+    if isinstance(quality, bool) or not isinstance(quality, int) or quality not in LAMBDAS:
+        raise ValueError(f"quality must be one of {sorted(LAMBDAS)}, got {quality!r}")
+    return quality
+
+
+def build_model(name: str, quality: int = 3, seed: int | None = None) -> "WeConveneLIC":
+    """A registered model with a deterministic initialisation (``seed`` defaults to one derived from
+    ``name`` and ``quality``), CDF tables built and ready to code. Untrained: load a checkpoint for
+    meaningful images (:func:`integrations.lic.checkpoint.load_checkpoint`)."""
+    preset, entropy = parse_model_name(name)
+    _check_quality(quality)
+    config = replace(PRESETS[preset], entropy=entropy)
+    if seed is None:
+        seed = int.from_bytes(hashlib.sha256(f"{name}/{quality}".encode()).digest()[:4], "little")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = WeConveneLIC(config, name=name, quality=quality)
+    model.update(force=True)
+    return model
+
+
+@contextmanager
+def coding_threads() -> Iterator[None]:
+    """Run the block with ``CODING_THREADS`` intra-op threads, then restore the previous count."""
+    before = torch.get_num_threads()
+    if before != CODING_THREADS:
+        torch.set_num_threads(CODING_THREADS)
+    try:
+        yield
+    finally:
+        if before != CODING_THREADS:
+            torch.set_num_threads(before)
+
+
+class ResidualBlock(nn.Module):
+    """``x + act(conv3x3(act(conv3x3(x))))``, shape-preserving."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(inplace=True),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def _make_entropy_model(c: LICConfig, hyper_channels: int) -> SliceEntropyModel:
+    common = dict(
+        context_channels=c.context_channels, width=c.width, param_width=c.param_width, wavelet=c.wavelet, mode=c.mode
+    )
+    if c.entropy == "3dwecharm":
+        return ThreeDWeChARM(c.M, hyper_channels, **common)
+    if c.entropy == "wecharm":
+        return WeChARM(c.M, hyper_channels, ll_slices=c.wecharm_slices, hf_slices=c.wecharm_slices, **common)
+    if c.entropy in ("chwp4", "chwp8"):
+        return ChWP(c.M, hyper_channels, slices_per_band=1 if c.entropy == "chwp4" else 2, **common)
+    raise ValueError(f"entropy must be one of {ENTROPY_MODELS}, got {c.entropy!r}")
+
+
+class WeConveneLIC(CompressionModel):
+    """3DM-WeConvene (see the module docstring). ``forward(x)`` -> ``{"x_hat", "likelihoods"}`` with
+    ``likelihoods`` a flat dict ``{band: tensor, ..., "z": tensor}`` (CompressAI's losses sum them all).
+
+    Coding: :meth:`encode` / :meth:`decode` work on the two streams ``[z, y]``;
+    :meth:`compress` / :meth:`decompress` on container bytes (:mod:`integrations.lic.codec`).
+    """
+
+    def __init__(self, config: LICConfig, name: str = "3dm-weconvene-custom", quality: int = 3) -> None:
+        super().__init__()
+        if config.M % 4 or config.N % 2:
+            raise ValueError(f"M must be divisible by 4 and N by 2, got N={config.N}, M={config.M}")
+        self.config = config
+        self.name = name
+        self.quality = _check_quality(quality)
+        N, M = config.N, config.M
+
+        def down(cin: int, cout: int) -> WeConv3D:
+            return WeConv3D(cin, cout, stride=2, wavelet=config.wavelet, levels=config.levels, norm="gdn",
+                            mode=config.mode)
+
+        def up(cin: int, cout: int) -> WeConv3D:
+            return WeConv3D(cin, cout, stride=2, transposed=True, wavelet=config.wavelet, levels=config.levels,
+                            norm="igdn", mode=config.mode)
+
+        def res(c: int) -> list[nn.Module]:
+            return [ResidualBlock(c) for _ in range(config.res_blocks)]
+
+        self.g_a = nn.Sequential(
+            down(3, N), *res(N), down(N, N), *res(N), down(N, N), *res(N), down(N, M),
+        )
+        self.g_s = nn.Sequential(
+            up(M, N), *res(N), up(N, N), *res(N), up(N, N), *res(N),
+            nn.Conv2d(N, 3 * 4, 3, padding=1), nn.PixelShuffle(2),
+        )
+        self.h_a = nn.Sequential(nn.Conv2d(M, N, 3, padding=1), nn.LeakyReLU(inplace=True), down(N, N), down(N, N))
+        self.h_s = nn.Sequential(up(N, N), up(N, N), nn.Conv2d(N, M, 3, padding=1))
+        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.entropy_model = _make_entropy_model(config, hyper_channels=M)
+        self._fingerprint_cache: tuple[tuple, str] | None = None
+
+    # --- geometry ---------------------------------------------------------------------------------
+    @staticmethod
+    def padded_size(height: int, width: int) -> tuple[int, int]:
+        m = PAD_MULTIPLE
+        return (-(-height // m) * m, -(-width // m) * m)
+
+    def _pad(self, x: Tensor) -> Tensor:
+        H, W = x.shape[-2:]
+        ph, pw = self.padded_size(H, W)
+        if (ph, pw) == (H, W):
+            return x
+        return F.pad(x, (0, pw - W, 0, ph - H), mode="replicate")
+
+    @staticmethod
+    def _check_image(x: Tensor, batch_one: bool) -> None:
+        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
+            raise ValueError(
+                f"expected a float image tensor (N, 3, H, W), got "
+                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}"
+            )
+        if batch_one and x.shape[0] != 1:
+            raise ValueError(f"compress codes one image at a time (batch 1), got batch {x.shape[0]}")
+
+    # --- training / estimation --------------------------------------------------------------------
+    def _z_medians(self) -> Tensor:
+        return self.entropy_bottleneck.quantiles[:, 0, 1].reshape(1, -1, 1, 1)
+
+    def forward(self, x: Tensor) -> dict:
+        """``x`` (N, 3, H, W) in [0, 1] -> ``{"x_hat": (N, 3, H, W), "likelihoods": {band: ..., "z": ...}}``."""
+        self._check_image(x, batch_one=False)
+        H, W = x.shape[-2:]
+        y = self.g_a(self._pad(x))
+        z = self.h_a(y)
+        _, z_likelihoods = self.entropy_bottleneck(z)
+        medians = self._z_medians()
+        z_hat = ste_round(z - medians) + medians
+        y_hat, y_likelihoods = self.entropy_model(y, self.h_s(z_hat))
+        x_hat = self.g_s(y_hat)[..., :H, :W]
+        return {"x_hat": x_hat, "likelihoods": {**y_likelihoods, "z": z_likelihoods}}
+
+    # --- real coding ------------------------------------------------------------------------------
+    def _latent_sizes(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        ph, pw = self.padded_size(height, width)
+        return (ph // 16, pw // 16), (ph // 64, pw // 64)
+
+    def _synthesize(self, y_hat: Tensor, size: tuple[int, int]) -> Tensor:
+        x_hat = self.g_s(y_hat)[..., : size[0], : size[1]]
+        # nan_to_num is the identity on real streams; it keeps a forged stream's image in [0, 1].
+        return torch.nan_to_num(x_hat, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, reconstruct: bool = True) -> tuple[list[bytes], Tensor | None]:
+        """``x`` (1, 3, H, W) -> ``([z_stream, y_stream], x_hat)``; ``x_hat`` is exactly what
+        :meth:`decode` will return for these streams (the encoder-side reconstruction), or None
+        with ``reconstruct=False`` (which skips g_s)."""
+        self._check_image(x, batch_one=True)
+        H, W = x.shape[-2:]
+        y = self.g_a(self._pad(x))
+        z = self.h_a(y)
+        z_stream = self.entropy_bottleneck.compress(z)[0]
+        with coding_threads():  # from here on, exactly what the decoder computes
+            z_hat = self.entropy_bottleneck.decompress([z_stream], z.shape[-2:])
+            y_stream, y_hat = self.entropy_model.compress(y, self.h_s(z_hat))
+            return [z_stream, y_stream], self._synthesize(y_hat, (H, W)) if reconstruct else None
+
+    @torch.no_grad()
+    def decode(self, streams: list[bytes], height: int, width: int) -> Tensor:
+        """Inverse of :meth:`encode`: ``x_hat`` (1, 3, height, width) in [0, 1]."""
+        if len(streams) != 2:
+            raise ValueError(f"expected 2 streams (z, y), got {len(streams)}")
+        y_size, z_size = self._latent_sizes(height, width)
+        z_symbols = self.entropy_bottleneck.channels * z_size[0] * z_size[1]
+        with coding_threads():
+            z_hat = self.entropy_bottleneck.decompress([guarded_stream(streams[0], z_symbols)], z_size)
+            if float(z_hat.abs().max()) > MAX_SYMBOL:
+                raise ValueError(f"corrupt z stream: it decodes to a value beyond +-{MAX_SYMBOL}")
+            y_hat = self.entropy_model.decompress(streams[1], self.h_s(z_hat), y_size)
+            return self._synthesize(y_hat, (height, width))
+
+    def compress(self, x: Tensor) -> bytes:
+        """``x`` (1, 3, H, W) in [0, 1] -> the bytes of a ``.wlic`` file."""
+        from .codec import compress_image
+
+        return compress_image(self, x, reconstruct=False)[0]
+
+    def decompress(self, data: bytes) -> Tensor:
+        """Bytes of a ``.wlic`` file written by this model -> ``x_hat`` (1, 3, H, W) in [0, 1]."""
+        from .codec import decompress_image
+
+        return decompress_image(self, data)
+
+    # --- identity ---------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of every parameter and buffer (CDF tables included), cached until one changes."""
+        tensors = sorted(
+            [*self.named_parameters(), *self.named_buffers()], key=lambda kv: kv[0]
+        )
+        key = tuple((k, id(t), t._version, tuple(t.shape)) for k, t in tensors)
+        if self._fingerprint_cache is not None and self._fingerprint_cache[0] == key:
+            return self._fingerprint_cache[1]
+        h = hashlib.sha256()
+        for k, t in tensors:
+            h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        digest = h.hexdigest()
+        self._fingerprint_cache = (key, digest)
+        return digest
+
+    @property
+    def model_id(self) -> str:
+        """``<name>@<first 12 hex digits of the weights' fingerprint>``: the file header's model id."""
+        return f"{self.name}@{self.fingerprint()[:12]}"
+
+    def describe(self) -> dict:
+        """Name, quality, lambda, architecture and parameter count, JSON-serialisable."""
+        return {
+            "name": self.name, "quality": self.quality, "lambda": LAMBDAS[self.quality],
+            "config": asdict(self.config), "parameters": sum(p.numel() for p in self.parameters()),
+        }
