@@ -3,6 +3,8 @@ from . import functional
 from .functional import dwt1d, dwt2d, idwt1d, idwt2d
 from .layers import GDN, ChWDTB, WeConv2D, WeConv3D
 from .operators import MODES, band_length
+from .resample import FloorDownsample, WaveletDownsample, WaveletUpsample
+from .rewrite import Replacement, RewriteReport, SkippedSite, replace_downsampling, replace_upsampling
 from .transforms import (
     DWT1D,
     DWT2D,
@@ -23,4 +25,6 @@ __all__ = [
     "ChannelDWT", "ChannelIDWT", "ChannelWaveletPacket", "ChannelWaveletPacketInverse",
     "WeConv2D", "WeConv3D", "ChWDTB", "GDN",
     "dwt1d", "idwt1d", "dwt2d", "idwt2d", "functional", "MODES", "band_length",
+    "WaveletDownsample", "WaveletUpsample", "FloorDownsample",
+    "replace_downsampling", "replace_upsampling", "RewriteReport", "Replacement", "SkippedSite",
 ]

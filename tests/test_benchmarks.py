@@ -1,0 +1,46 @@
+"""Smoke test of the benchmark scripts: ``--quick`` runs end to end and prints its table (no timings asserted)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(script: str, tmp_path: Path) -> tuple[str, dict]:
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout, json.loads(out.read_text())
+
+
+@pytest.mark.timeout(120)
+def test_bench_transforms_quick(tmp_path: Path) -> None:
+    stdout, results = _run("bench_transforms.py", tmp_path)
+    assert "| shape | wavelet | implementation | mode | fwd ms | f+b ms |" in stdout
+    for impl in ("clone", "conv3x3", "wavelayers", "pytorch_wavelets", "ptwt"):
+        assert f"| {impl}" in stdout
+    rows = results["rows"]
+    assert len(rows) == 2 + 3 * 6  # yardsticks + 3 wavelets x 6 implementations/modes
+    assert results["machine"]["allocator"] == "warm" and "mmap_threshold" in results["machine"]["glibc_tunables"]
+    ours = [r for r in rows if r["impl"] == "wavelayers"]
+    assert all(r["rec_err"] < 1e-5 and r["adjoint_err"] < 1e-12 and r["coef_ratio"] == 1.0 for r in ours)
+
+
+@pytest.mark.timeout(120)
+def test_bench_layers_quick(tmp_path: Path) -> None:
+    stdout, results = _run("bench_layers.py", tmp_path)
+    assert "| input -> output | stride | layer | params |" in stdout
+    for layer in ("plain block", "WeConv3D 1x1 HF", "WeConv3D 3x3 HF", "WeConv2D"):
+        assert f"| {layer} |" in stdout
+    rows = results["rows"]
+    assert {r["stride"] for r in rows} == {1, 2}
+    params = {(r["stride"], r["layer"]): r["params"] for r in rows}
+    assert all(params[(s, "WeConv3D 1x1 HF")] < params[(s, "WeConv3D 3x3 HF")] for s in (1, 2))
