@@ -14,13 +14,24 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20240611)
 
 
-@pytest.fixture
-def single_thread() -> Iterator[None]:
-    """Run a test on one intra-op thread, then restore the previous count.
-
-    Transform tests run thousands of tiny matrix products; on a loaded 2-core machine each multi-threaded
-    one pays a thread wake-up that costs ~100x the product itself. Results do not depend on it."""
+def _one_intra_op_thread() -> Iterator[None]:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def single_thread() -> Iterator[None]:
+    """Run a test on one intra-op thread, then restore the previous count.
+
+    Tests of small tensors run many tiny products; on a loaded 2-core machine each multi-threaded
+    one pays a thread wake-up that costs ~100x the product itself. Results do not depend on it.
+    A test module opts in for all its tests with ``pytestmark = pytest.mark.usefixtures("single_thread")``."""
+    yield from _one_intra_op_thread()
+
+
+@pytest.fixture(scope="module")
+def single_thread_module() -> Iterator[None]:
+    """:func:`single_thread` for a whole module (module-scoped fixtures then run on one thread too)."""
+    yield from _one_intra_op_thread()

@@ -33,18 +33,12 @@ from integrations.classification.data import eval_transform  # noqa: E402
 from integrations.classification.training import TrainConfig, evaluate, lr_at, run, topk_correct  # noqa: E402
 from wavelayers import WeConv3D  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "cifar100_resnet.py"
 TINY = ["--width", "4", "--batch-size", "16", "--workers", "0", "--no-verify", "--no-progress"]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: the CI machine is small and shared (oversubscribed threads crawl)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -25,16 +25,11 @@ from integrations.denoising.model import Down, MIRNetConfig, MIRNetV2, Up, build
 from integrations.denoising.train import Stage, TrainConfig, denoise, load_model, make_loss, parse_stages, train
 from wavelayers import WeConv3D
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "sidd_mirnet.py"
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 cores shared by several workers: 1 thread avoids OpenMP spin contention
-    yield
-    torch.set_num_threads(old)
 
 
 def _n_params(m: torch.nn.Module) -> int:

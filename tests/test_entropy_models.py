@@ -10,18 +10,11 @@ import torch
 from integrations.compression.entropy_models import ChWP, ThreeDWeChARM, WeChARM
 from integrations.lic.loss import RateDistortionLoss
 
+pytestmark = pytest.mark.usefixtures("single_thread_module")
+
 M, HYPER = 32, 12
 SMALL = dict(context_channels=8, width=8, param_width=8)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two OpenMP threads competing with other
-    processes made these small-tensor tests up to 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _models(mode: str = "jpeg2000", wavelet: str = "bior4.4"):

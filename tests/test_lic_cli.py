@@ -22,18 +22,11 @@ from integrations.lic.cli import main
 from integrations.lic.codec import compress_image, decompress_image
 from integrations.lic.model import build_model
 
+pytestmark = pytest.mark.usefixtures("single_thread_module")
+
 TINY = "3dm-weconvene-tiny"
 ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two OpenMP threads competing with other
-    processes made these small-tensor tests up to 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _run_cli(*args: str, threads: int = 1) -> subprocess.CompletedProcess:

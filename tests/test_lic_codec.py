@@ -16,17 +16,10 @@ from integrations.lic.loss import RateDistortionLoss
 from integrations.lic.model import build_model
 from integrations.lic.training import make_optimizers, random_crops, train_step
 
+pytestmark = pytest.mark.usefixtures("single_thread_module")
+
 TINY = "3dm-weconvene-tiny"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two OpenMP threads competing with other
-    processes made these small-tensor tests up to 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _photo() -> torch.Tensor:

@@ -19,6 +19,8 @@ from wavelayers import (
     replace_upsampling,
 )
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 torchvision = pytest.importorskip("torchvision")
 timm = pytest.importorskip("timm")
 
@@ -26,14 +28,6 @@ timm = pytest.importorskip("timm")
 # channel DWT operators of 1024/2048 channels take seconds to build (a dense float64 inverse).
 LIGHT = dict(levels=1, channel_levels=0, lf_kernel=1)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: the CI machine is small and shared (oversubscribed threads crawl)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -19,19 +19,11 @@ from integrations.video.train import (
 from integrations.video.warp import warp
 from wavelayers import WeConv3D
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.usefixtures("single_thread_module")]
 
 TINY = DVCConfig(flow_levels=3, flow_channels=(8, 16, 8, 4), flow_kernel=3, mv_channels=8, res_channels=8,
                  res_latent_channels=16, hyper_channels=8, mc_channels=8)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread avoids OpenMP contention on the shared 2-core machine (results are unchanged)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny(wavelet: str = "none", entropy: str = "hyperprior", seed: int = 0) -> DVC:

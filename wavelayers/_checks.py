@@ -25,3 +25,13 @@ def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def is_channels_last(x: torch.Tensor) -> bool:
+    """True for a 4-D tensor stored NHWC (channels_last) rather than NCHW."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def like_input_layout(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``out`` in channels_last memory format when the input ``x`` was channels_last, else as is."""
+    return out.contiguous(memory_format=torch.channels_last) if is_channels_last(x) else out

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._checks import is_channels_last
 from .operators import NON_EXPANSIVE_MODES, _matrices
 
 __all__ = ["channel_matrices", "check_channel_split"]
@@ -93,7 +94,7 @@ def channel_matrices(
 
 def apply_channel_matrix(x: Tensor, M: Tensor) -> Tensor:
     """``y[:, o] = sum_c M[o, c] x[:, c]`` for ``x`` of shape ``(N, C, ...)``; keeps channels_last."""
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+    if is_channels_last(x):
         # NHWC storage: a plain matmul over the last (channel) axis of the permuted view.
         return (x.permute(0, 2, 3, 1) @ M.transpose(0, 1)).permute(0, 3, 1, 2)
     shape = x.shape

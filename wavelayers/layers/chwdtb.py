@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_channels, check_positive_int, check_tensor
+from .._checks import check_channels, check_positive_int, check_tensor, is_channels_last
 from ..channel import channel_matrices, check_channel_split
 from ..operators import check_mode
 from ..wavelets import canonical_name
@@ -177,9 +177,8 @@ class ChWDTB(nn.Module):
         coeffs = self.norm1(t) @ A.transpose(0, 1)  # channel DWT of the normalised tokens
         t = t + self.drop_path(self._attention(coeffs) @ S.transpose(0, 1))
         t = t + self.drop_path(self.mlp(self.norm2(t)))
-        return t.permute(0, 3, 1, 2).contiguous(
-            memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format
-        )
+        layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
+        return t.permute(0, 3, 1, 2).contiguous(memory_format=layout)
 
     def extra_repr(self) -> str:
         return (

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_channels, check_positive_int, check_tensor
+from .._checks import check_channels, check_positive_int, check_tensor, like_input_layout
 from ..channel import apply_channel_matrix, channel_matrices, check_channel_split
 from ..functional import dwt2d, idwt2d
 from ..operators import check_mode
@@ -175,10 +175,7 @@ class WeConv3D(nn.Module):
         check_tensor(x, "input", 4, "(N, C, H, W)")
         check_channels(x, self.in_channels)
         t = self.act(self.head(x))
-        out = self.wavelet_refine(t) + self.skip(x)
-        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-            out = out.contiguous(memory_format=torch.channels_last)
-        return out
+        return like_input_layout(self.wavelet_refine(t) + self.skip(x), x)
 
     def extra_repr(self) -> str:
         return (
