@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, fields
 
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 
@@ -32,11 +33,20 @@ def save_checkpoint(
     command: str = "",
     extra: dict | None = None,
     force: bool = False,
+    half: bool = False,
 ) -> None:
     """Rebuild ``model``'s CDF tables from its current weights, then write ``path`` atomically
-    (refusing to overwrite unless ``force``)."""
+    (refusing to overwrite unless ``force``). ``half`` stores as float16 the parameters, which
+    float16 must hold exactly (see ``training.round_to_half``); buffers stay as they are."""
     model.update(force=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        for k in dict(model.named_parameters()):
+            v = tensors[k]
+            if v.is_floating_point():
+                if not torch.equal(v.half().to(v.dtype), v):
+                    raise ValueError(f"half=True but {k} is not exactly representable in float16")
+                tensors[k] = v.half()
     metadata = {
         "format": CHECKPOINT_FORMAT,
         "model": model.name,
@@ -77,6 +87,7 @@ def load_checkpoint(path: str | os.PathLike) -> WeConveneLIC:
         raise ValueError(f"{path}: invalid checkpoint metadata ({e})") from None
     with safe_open(os.fspath(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors = {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:

@@ -13,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .model import ENTROPY_MODELS, LAMBDAS, PRESETS
+from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS
 
 __all__ = ["main", "build_parser"]
 
@@ -77,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w1", type=float, default=1.0, help="stage-2 weight of the low-frequency band rates")
     p.add_argument("--w2", type=float, default=1.0, help="stage-2 weight of the other band rates")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--family", choices=sorted(FAMILIES), default="3dm-weconvene",
+                   help="model family (chwdta: ChWDTB blocks + ChWP entropy model; --entropy chwp8 or chwp4)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change one LICConfig field (ablations), e.g. --set transform=conv --set levels=1")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--val", help="folder of held-out images: validation metrics go into the checkpoint")
+    p.add_argument("--lr-drop", type=float, default=0.8, help="fraction of the steps after which lr /= 10")
+    p.add_argument("--time-limit", type=float, help="stop after this many seconds (steps reached are recorded)")
+    p.add_argument("--half", action="store_true", help="store the weights in float16 (rounded before saving)")
     p.add_argument("--force", action="store_true")
 
     p = sub.add_parser("info", help="print the header of a .wlic file or the metadata of a checkpoint")
@@ -137,16 +146,35 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    import torch
+
     from .codec import load_model
+    from .model import WeConveneLIC, model_config, model_name
     from .training import run_training
 
     if args.init:
         model = load_model(args.init)
     else:
-        model = load_model(name=_model_name(args.preset, args.entropy), quality=args.quality)
+        entropy = args.entropy if args.family == "3dm-weconvene" or args.entropy.startswith("chwp") else "chwp8"
+        name = model_name(args.family, args.preset, entropy)
+        changes = dict(_parse_setting(s) for s in args.set)
+        config = model_config(name, **changes)
+        if changes:
+            name = name + "-" + "-".join(f"{k}={v}" for k, v in sorted(changes.items()))
+        torch.manual_seed(args.seed)
+        model = WeConveneLIC(config, name=name, quality=args.quality)
     command = "python -m integrations.lic " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(model, args.data, args.out, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-                 w1=args.w1, w2=args.w2, seed=args.seed, command=command, force=args.force)
+                 w1=args.w1, w2=args.w2, seed=args.seed, command=command, force=args.force, device=args.device,
+                 lr_drop=args.lr_drop, time_limit=args.time_limit, val=args.val, half=args.half)
+
+
+def _parse_setting(text: str) -> tuple[str, object]:
+    """``'levels=1'`` -> ``('levels', 1)`` (ints stay ints, everything else a string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set expects FIELD=VALUE, got {text!r}")
+    return key, int(value) if value.lstrip("-").isdigit() else value
 
 
 def _info(args: argparse.Namespace) -> None:

@@ -23,7 +23,7 @@ import hashlib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,7 @@ from integrations.compression.entropy_models import (
     guarded_stream,
     ste_round,
 )
-from wavelayers import WeConv3D
+from wavelayers import GDN, ChWDTB, WeConv2D, WeConv3D
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # compressai calls the deprecated torch.jit.script
@@ -47,7 +47,7 @@ with warnings.catch_warnings():
 
 __all__ = [
     "LICConfig", "WeConveneLIC", "PRESETS", "ENTROPY_MODELS", "LAMBDAS", "build_model", "model_names",
-    "parse_model_name", "PAD_MULTIPLE",
+    "parse_model_name", "model_name", "model_config", "FAMILIES", "TRANSFORMS", "BLOCKS", "PAD_MULTIPLE",
 ]
 
 PAD_MULTIPLE = 64
@@ -58,15 +58,28 @@ CODING_THREADS = 1
 # Quality index -> lambda of the MSE-optimised models (paper section III-C; loss = lambda * 255^2 * MSE + bpp).
 LAMBDAS = {1: 0.0025, 2: 0.0035, 3: 0.0067, 4: 0.013, 5: 0.025, 6: 0.05}
 ENTROPY_MODELS = ("3dwecharm", "wecharm", "chwp4", "chwp8")
+TRANSFORMS = ("weconv3d", "weconv2d", "conv")
+BLOCKS = ("residual", "chwdtb")
+# Model families: name prefix -> (config changes, entropy models it is registered with, default first).
+FAMILIES = {
+    "3dm-weconvene": ({}, ENTROPY_MODELS),
+    # ChWDTA: plain strided / sub-pixel convolutions, two ChWDTB blocks per stage, ChWP entropy model.
+    "chwdta": ({"transform": "conv", "block": "chwdtb", "res_blocks": 2}, ("chwp8", "chwp4")),
+}
 
 
 @dataclass(frozen=True)
 class LICConfig:
     """Architecture of a :class:`WeConveneLIC`.
 
-    ``levels``: spatial DWT levels inside the WeConv3D layers; ``res_blocks``: residual blocks per
-    g_a / g_s stage; ``context_channels``, ``width``, ``param_width``: entropy-model widths;
-    ``wecharm_slices``: LL and HF slice counts of the WeChARM ablation.
+    ``levels``: spatial DWT levels inside the WeConv3D layers; ``res_blocks``: blocks per g_a / g_s
+    stage; ``context_channels``, ``width``, ``param_width``: entropy-model widths;
+    ``wecharm_slices``: LL and HF slice counts of the WeChARM ablation. Ablation switches:
+    ``transform`` (the re-sampling layers of g_a / g_s / h_a / h_s): ``'weconv3d'`` (3DM-WeConv),
+    ``'weconv2d'`` (WeConv, 2D DWT, 3x3 everywhere) or ``'conv'`` (strided conv / sub-pixel conv + GDN);
+    ``hf_kernel``: WeConv3D's detail-band kernel (1 in the paper, 3 for "3x3 everywhere");
+    ``block``: ``'residual'`` (two 3x3 convs) or ``'chwdtb'`` (ChWDTB transformer blocks, shifted
+    windows on every second block).
     """
 
     N: int
@@ -80,6 +93,16 @@ class LICConfig:
     width: int = 128
     param_width: int = 128
     wecharm_slices: int = 5
+    transform: str = "weconv3d"
+    hf_kernel: int = 1
+    block: str = "residual"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("entropy", ENTROPY_MODELS), ("transform", TRANSFORMS), ("block", BLOCKS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.hf_kernel not in (1, 3):
+            raise ValueError(f"hf_kernel must be 1 or 3, got {self.hf_kernel!r}")
 
 
 PRESETS = {
@@ -90,19 +113,36 @@ PRESETS = {
 }
 
 
+def model_name(family: str, preset: str, entropy: str | None = None) -> str:
+    """``('chwdta', 'small', 'chwp4')`` -> ``'chwdta-small-chwp4'`` (the family's default entropy
+    model is left out of the name)."""
+    default = FAMILIES[family][1][0]
+    return f"{family}-{preset}" + ("" if entropy in (None, default) else f"-{entropy}")
+
+
 def model_names() -> list[str]:
-    """All registered model names: ``3dm-weconvene-<preset>[-<entropy model>]``."""
-    return [
-        f"3dm-weconvene-{p}" + ("" if e == "3dwecharm" else f"-{e}") for p in PRESETS for e in ENTROPY_MODELS
-    ]
+    """All registered model names: ``<family>-<preset>[-<entropy model>]``, e.g.
+    ``3dm-weconvene-small``, ``3dm-weconvene-small-wecharm``, ``chwdta-small``, ``chwdta-small-chwp4``."""
+    return [model_name(f, p, e) for f, (_, entropies) in FAMILIES.items() for p in PRESETS for e in entropies]
 
 
-def parse_model_name(name: str) -> tuple[str, str]:
-    """``'3dm-weconvene-small-chwp8'`` -> ``('small', 'chwp8')``."""
+def parse_model_name(name: str) -> tuple[str, str, str]:
+    """``'3dm-weconvene-small-chwp8'`` -> ``('3dm-weconvene', 'small', 'chwp8')``."""
     if name not in model_names():
         raise ValueError(f"unknown model {name!r}: expected one of {model_names()}")
-    parts = name.split("-")[2:]
-    return parts[0], parts[1] if len(parts) > 1 else "3dwecharm"
+    family = next(f for f in FAMILIES if name.startswith(f + "-"))
+    parts = name[len(family) + 1:].split("-")
+    return family, parts[0], parts[1] if len(parts) > 1 else FAMILIES[family][1][0]
+
+
+def model_config(name: str, **changes) -> LICConfig:
+    """The :class:`LICConfig` of a registered model name, with ``changes`` (ablations) applied."""
+    family, preset, entropy = parse_model_name(name)
+    known = {f.name for f in fields(LICConfig)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ValueError(f"unknown LICConfig fields {unknown}: expected some of {sorted(known)}")
+    return replace(PRESETS[preset], **{**FAMILIES[family][0], "entropy": entropy, **changes})
 
 
 def _check_quality(quality: int) -> int:
@@ -115,9 +155,8 @@ def build_model(name: str, quality: int = 3, seed: int | None = None) -> "WeConv
     """A registered model with a deterministic initialisation (``seed`` defaults to one derived from
     ``name`` and ``quality``), CDF tables built and ready to code. Untrained: load a checkpoint for
     meaningful images (:func:`integrations.lic.checkpoint.load_checkpoint`)."""
-    preset, entropy = parse_model_name(name)
+    config = model_config(name)
     _check_quality(quality)
-    config = replace(PRESETS[preset], entropy=entropy)
     if seed is None:
         seed = int.from_bytes(hashlib.sha256(f"{name}/{quality}".encode()).digest()[:4], "little")
     with torch.random.fork_rng(devices=[]):
@@ -154,6 +193,33 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+class ConvResampling(nn.Module):
+    """The plain baseline of a re-sampling layer: ``conv3x3(stride 2)`` (or ``conv3x3 -> pixel
+    shuffle`` when ``transposed``), then GDN (IGDN) on the output. (N, Cin, H, W) -> (N, Cout,
+    ceil(H/2), ceil(W/2)) or (N, Cout, 2H, 2W)."""
+
+    def __init__(self, in_channels: int, out_channels: int, transposed: bool) -> None:
+        super().__init__()
+        if transposed:
+            self.conv = nn.Sequential(nn.Conv2d(in_channels, out_channels * 4, 3, padding=1), nn.PixelShuffle(2))
+        else:
+            self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
+        self.norm = GDN(out_channels, inverse=transposed)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(self.conv(x))
+
+
+def _resampling_layer(c: LICConfig, cin: int, cout: int, transposed: bool) -> nn.Module:
+    norm = "igdn" if transposed else "gdn"
+    if c.transform == "weconv3d":
+        return WeConv3D(cin, cout, stride=2, transposed=transposed, wavelet=c.wavelet, levels=c.levels,
+                        hf_kernel=c.hf_kernel, norm=norm, mode=c.mode)
+    if c.transform == "weconv2d":
+        return WeConv2D(cin, cout, stride=2, transposed=transposed, wavelet=c.wavelet, norm=norm, mode=c.mode)
+    return ConvResampling(cin, cout, transposed)
+
+
 def _make_entropy_model(c: LICConfig, hyper_channels: int) -> SliceEntropyModel:
     common = dict(
         context_channels=c.context_channels, width=c.width, param_width=c.param_width, wavelet=c.wavelet, mode=c.mode
@@ -184,15 +250,17 @@ class WeConveneLIC(CompressionModel):
         self.quality = _check_quality(quality)
         N, M = config.N, config.M
 
-        def down(cin: int, cout: int) -> WeConv3D:
-            return WeConv3D(cin, cout, stride=2, wavelet=config.wavelet, levels=config.levels, norm="gdn",
-                            mode=config.mode)
+        def down(cin: int, cout: int) -> nn.Module:
+            return _resampling_layer(config, cin, cout, transposed=False)
 
-        def up(cin: int, cout: int) -> WeConv3D:
-            return WeConv3D(cin, cout, stride=2, transposed=True, wavelet=config.wavelet, levels=config.levels,
-                            norm="igdn", mode=config.mode)
+        def up(cin: int, cout: int) -> nn.Module:
+            return _resampling_layer(config, cin, cout, transposed=True)
 
         def res(c: int) -> list[nn.Module]:
+            if config.block == "chwdtb":
+                heads = max(1, c // 32)
+                return [ChWDTB(c, num_heads=heads, window_size=8, shift=i % 2 == 1, wavelet=config.wavelet,
+                               mode=config.mode) for i in range(config.res_blocks)]
             return [ResidualBlock(c) for _ in range(config.res_blocks)]
 
         self.g_a = nn.Sequential(
@@ -233,7 +301,7 @@ class WeConveneLIC(CompressionModel):
 
     # --- training / estimation --------------------------------------------------------------------
     def _z_medians(self) -> Tensor:
-        return self.entropy_bottleneck.quantiles[:, 0, 1].reshape(1, -1, 1, 1)
+        return self.entropy_bottleneck.quantiles[:, 0, 1].reshape(1, -1, 1, 1).detach()
 
     def forward(self, x: Tensor) -> dict:
         """``x`` (N, 3, H, W) in [0, 1] -> ``{"x_hat": (N, 3, H, W), "likelihoods": {band: ..., "z": ...}}``."""
