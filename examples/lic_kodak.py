@@ -1,15 +1,17 @@
 """Evaluate the 3DM-WeConvene learned image codec against JPEG, WebP, JPEG 2000 and AVIF.
 
-    python examples/lic_kodak.py                                   # bundled photos, small preset, ~1-2 min on CPU
-    python examples/lic_kodak.py --data /path/to/kodak --checkpoint q1.safetensors q3.safetensors q6.safetensors
+    python examples/lic_kodak.py                      # shipped weights (4 rate points), 3 bundled photos, ~1 min on CPU
+    python examples/lic_kodak.py --data /path/to/kodak
+    python examples/lic_kodak.py --checkpoint q1.safetensors q3.safetensors   # your own weights
 
 Every image is really compressed to bytes and decompressed (bpp from the bytes, bit-exactness
 checked); the classic codecs run live through Pillow at the model's rates plus a small grid.
 Without ``--data`` it uses the first ``--limit`` natural photos that scikit-image ships
 (astronaut, coffee, chelsea, ...; not a benchmark set). With a folder named like ``kodak`` the
 published anchor curves (VTM, BPG, WeConvene, ChWDTA, CompressAI) are drawn too. Without
-``--checkpoint`` the model is UNTRAINED (deterministic random weights) and says so: its points
-show that the coding pipeline works, not how well a trained model compresses.
+``--checkpoint`` it uses the weights that ship in ``weights/lic/`` (``3dm-weconvene-small``, every
+shipped rate point); ``--untrained`` runs the registered model with its deterministic random
+weights instead (the coding pipeline works, the rates and images mean nothing) and says so.
 
 Writes ``<out-dir>/<name>-<time>.json`` (CompressAI results format, per-image records, BD-rates)
 and the R-D plot ``<out-dir>/<name>-<time>.png``.
@@ -29,15 +31,17 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # compressai's torch.
 from integrations.compression.datasets import BUNDLED_PHOTOS, list_images, write_bundled_photos  # noqa: E402
 from integrations.lic.codec import UNTRAINED_WARNING, is_untrained, load_model  # noqa: E402
 from integrations.lic.evaluate import run_evaluation  # noqa: E402
+from integrations.lic.weights import shipped_checkpoints  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="folder of test images (e.g. Kodak); default: scikit-image's bundled photos")
     parser.add_argument("--checkpoint", nargs="+", help="trained checkpoints, one per rate point")
-    parser.add_argument("--preset", default="small", choices=("small", "paper", "tiny"),
-                        help="untrained preset when no --checkpoint is given")
-    parser.add_argument("--quality", type=int, nargs="+", default=[3], help="quality indices of --preset (1..6)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="run the untrained registered model (--preset, --quality) instead of the shipped weights")
+    parser.add_argument("--preset", default="small", choices=("small", "paper", "tiny"), help="preset of --untrained")
+    parser.add_argument("--quality", type=int, nargs="+", default=[3], help="quality indices of --untrained (1..6)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use the first N images (default: 3 bundled photos, or all of --data)")
     parser.add_argument("--classic", default="jpeg,webp,jpeg2000,avif", help="classic codecs ('' for none)")
@@ -47,10 +51,14 @@ def main() -> int:
     parser.add_argument("--out-dir", default="lic_kodak_out")
     args = parser.parse_args()
 
+    shipped = shipped_checkpoints("3dm-weconvene-small")
     if args.checkpoint:
         models = [load_model(c) for c in args.checkpoint]
+    elif shipped and not args.untrained:
+        print(f"using the shipped weights: {', '.join(p.name for p in shipped)}", file=sys.stderr)
+        models = [load_model(p) for p in shipped]
     else:
-        models = [load_model(name=f"3dm-weconvene-{args.preset}", quality=q) for q in args.quality]
+        models = [load_model(name=f"3dm-weconvene-{args.preset}", quality=q, shipped=False) for q in args.quality]
     for m in models:
         if is_untrained(m):
             print(UNTRAINED_WARNING.format(name=f"{m.name} quality {m.quality}"), file=sys.stderr)

@@ -26,10 +26,13 @@ def _add_model_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--checkpoint", nargs="+" if many else None, metavar="CKPT",
                    help="safetensors checkpoint(s) written by `train`" if many else "safetensors checkpoint")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small",
-                   help="untrained registered model when no --checkpoint is given (default: small)")
+                   help="registered model when no --checkpoint is given: its shipped weights (weights/lic/) "
+                        "where there are some, else untrained (default: small)")
     p.add_argument("--entropy", choices=ENTROPY_MODELS, default="3dwecharm", help="entropy model of --preset")
-    p.add_argument("--quality", type=int, nargs="+" if many else None, default=[3] if many else 3,
-                   choices=sorted(LAMBDAS), help="quality index (lambda table 1..6) of --preset")
+    p.add_argument("--quality", type=int, nargs="+" if many else None, default=None if many else 3,
+                   choices=sorted(LAMBDAS),
+                   help="quality index (lambda table 1..6) of --preset" + (
+                       " (default: every shipped rate point, else 3)" if many else " (default 3)"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small")
     p.add_argument("--entropy", choices=ENTROPY_MODELS, default="3dwecharm")
-    p.add_argument("--quality", type=int, default=3, choices=sorted(LAMBDAS))
-    p.add_argument("--init", help="start from this checkpoint (e.g. stage 2 after stage 1)")
+    p.add_argument("--quality", type=int, choices=sorted(LAMBDAS),
+                   help="rate point (default 3; with --init, the checkpoint's unless given: fine-tune to it)")
+    p.add_argument("--init", help="start from this checkpoint (stage 2 after stage 1, or another rate point)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT.state.pt (written every --save-every steps and at the end)")
+    p.add_argument("--save-every", type=int, default=500, help="write the training state every N steps (0: only at the end)")
+    p.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse", help="distortion of the loss")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=256)
@@ -98,13 +106,14 @@ def _warn(msg: str) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from .codec import UNTRAINED_WARNING, load_model
+    from .codec import UNTRAINED_WARNING, is_untrained, load_model
 
     if args.checkpoint:
         return load_model(args.checkpoint)
-    name = _model_name(args.preset, args.entropy)
-    _warn(UNTRAINED_WARNING.format(name=name))
-    return load_model(name=name, quality=args.quality)
+    model = load_model(name=_model_name(args.preset, args.entropy), quality=args.quality)
+    if is_untrained(model):
+        _warn(UNTRAINED_WARNING.format(name=model.name))
+    return model
 
 
 def _compress(args: argparse.Namespace) -> None:
@@ -120,7 +129,7 @@ def _decompress(args: argparse.Namespace) -> None:
     from .codec import UNTRAINED_WARNING, decompress_file, is_untrained
 
     model, r = decompress_file(args.input, args.output, checkpoint=args.checkpoint, force=args.force)
-    if args.checkpoint is None or is_untrained(model):
+    if is_untrained(model):
         _warn(UNTRAINED_WARNING.format(name=model.name))
     print(f"wrote {args.output}: {r.width}x{r.height} from {r.num_bytes} bytes ({r.bpp:.4f} bpp), "
           f"model {model.model_id}, {r.seconds:.2f} s")
@@ -133,7 +142,11 @@ def _eval(args: argparse.Namespace) -> None:
     if args.checkpoint:
         models = [load_model(c) for c in args.checkpoint]
     else:
-        models = [load_model(name=_model_name(args.preset, args.entropy), quality=q) for q in args.quality]
+        from .weights import manifest
+
+        name = _model_name(args.preset, args.entropy)
+        qualities = args.quality or sorted(e["quality"] for e in manifest().values() if e["model"] == name) or [3]
+        models = [load_model(name=name, quality=q) for q in qualities]
     untrained = [m for m in models if is_untrained(m)]
     for m in untrained:
         _warn(UNTRAINED_WARNING.format(name=f"{m.name} quality {m.quality}"))
@@ -152,8 +165,17 @@ def _train(args: argparse.Namespace) -> None:
     from .model import WeConveneLIC, model_config, model_name
     from .training import run_training
 
+    init = None
     if args.init:
+        from .checkpoint import read_metadata
+        from .weights import file_sha256
+
         model = load_model(args.init)
+        if args.quality is not None:
+            model.quality = args.quality
+        meta = read_metadata(args.init)  # the lineage: how the starting weights were made
+        init = {"file": Path(args.init).name, "sha256": file_sha256(args.init), "quality": int(meta["quality"]),
+                "command": meta["command"], "extra": json.loads(meta["extra"])}
     else:
         entropy = args.entropy if args.family == "3dm-weconvene" or args.entropy.startswith("chwp") else "chwp8"
         name = model_name(args.family, args.preset, entropy)
@@ -162,11 +184,12 @@ def _train(args: argparse.Namespace) -> None:
         if changes:
             name = name + "-" + "-".join(f"{k}={v}" for k, v in sorted(changes.items()))
         torch.manual_seed(args.seed)
-        model = WeConveneLIC(config, name=name, quality=args.quality)
-    command = "python -m integrations.lic " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        model = WeConveneLIC(config, name=name, quality=3 if args.quality is None else args.quality)
+    command = "python -m integrations.lic " + " ".join(shlex.quote(a) for a in args.argv)
     run_training(model, args.data, args.out, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                  w1=args.w1, w2=args.w2, seed=args.seed, command=command, force=args.force, device=args.device,
-                 lr_drop=args.lr_drop, time_limit=args.time_limit, val=args.val, half=args.half)
+                 lr_drop=args.lr_drop, time_limit=args.time_limit, val=args.val, half=args.half,
+                 metric=args.metric, save_every=args.save_every, resume=args.resume, init=init)
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -197,7 +220,9 @@ _COMMANDS = {"compress": _compress, "decompress": _decompress, "eval": _eval, "t
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 error)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         _COMMANDS[args.command](args)

@@ -21,6 +21,7 @@ from integrations.compression.imageio import load_rgb, save_png
 
 from .checkpoint import load_checkpoint
 from .model import LAMBDAS, WeConveneLIC, build_model, model_names
+from .weights import shipped_checkpoint, shipped_for_model_id
 
 __all__ = [
     "compress_image", "decompress_image", "model_for_stream", "load_model", "compress_file", "decompress_file",
@@ -58,12 +59,18 @@ def _check_header(header: Header, model: WeConveneLIC) -> None:
         raise BitstreamError(f"quality mismatch: the file says {header.quality}, the model is quality {model.quality}")
 
 
-def load_model(checkpoint: str | os.PathLike | None = None, name: str | None = None, quality: int = 3) -> WeConveneLIC:
-    """A checkpoint's model, or the registered untrained model ``name`` at ``quality``."""
+def load_model(
+    checkpoint: str | os.PathLike | None = None, name: str | None = None, quality: int = 3, shipped: bool = True
+) -> WeConveneLIC:
+    """A checkpoint's model; else the registered model ``name`` at ``quality`` with its shipped
+    weights (``weights/lic/``, if ``shipped`` and there are some), or untrained."""
     if checkpoint is not None:
         return load_checkpoint(checkpoint)
     if name is None:
         raise ValueError("give a checkpoint or a model name")
+    path = shipped_checkpoint(name, quality) if shipped else None
+    if path is not None:
+        return load_checkpoint(path)
     return build_model(name, quality).eval()
 
 
@@ -72,6 +79,8 @@ def model_for_stream(data: bytes, checkpoint: str | os.PathLike | None = None) -
     without one, the registered untrained model named in the header (checked the same way)."""
     header, _ = unpack(data)
     name, _, _ = header.model_id.partition("@")
+    if checkpoint is None:
+        checkpoint = shipped_for_model_id(header.model_id)
     if checkpoint is not None:
         model = load_checkpoint(checkpoint)
         if model.model_id != header.model_id:

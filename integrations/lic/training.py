@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from .loss import RateDistortionLoss
 
-__all__ = ["make_optimizers", "train_step", "random_crops", "train"]
+__all__ = ["make_optimizers", "train_step", "random_crops", "train", "round_to_half", "validate", "run_training"]
 
 
 def make_optimizers(
@@ -32,18 +32,25 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     aux_optimizer: torch.optim.Optimizer,
     clip_max_norm: float = 1.0,
+    sync: Callable[[Sequence[Tensor]], None] | None = None,
 ) -> dict[str, float]:
-    """One optimisation step on ``batch`` (N, 3, H, W) in [0, 1]; returns the loss terms as floats."""
+    """One optimisation step on ``batch`` (N, 3, H, W) in [0, 1]; returns the loss terms as floats.
+    ``sync`` (e.g. an all-reduce over processes) is applied to the gradients before each update."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
     aux_optimizer.zero_grad(set_to_none=True)
     out = criterion(model(batch), batch)
     out["loss"].backward()
+    main = [p for g in optimizer.param_groups for p in g["params"]]
+    if sync is not None:
+        sync(main)
     if clip_max_norm > 0:
-        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip_max_norm)
+        torch.nn.utils.clip_grad_norm_(main, clip_max_norm)
     optimizer.step()
     aux_loss = model.aux_loss()
     aux_loss.backward()
+    if sync is not None:
+        sync([p for g in aux_optimizer.param_groups for p in g["params"]])
     aux_optimizer.step()
     stats = {k: float(v.detach()) for k, v in out.items() if k != "bands"}
     stats["aux_loss"] = float(aux_loss.detach())
@@ -103,14 +110,17 @@ def round_to_half(model: nn.Module) -> None:
 
 @torch.no_grad()
 def validate(model: nn.Module, images: Sequence[Tensor], criterion: RateDistortionLoss) -> dict[str, float]:
-    """Mean estimated ``bpp`` (from the likelihoods), ``psnr`` and ``loss`` over whole ``images``."""
+    """Mean estimated ``bpp`` (from the likelihoods), ``psnr`` (of the output clamped to [0, 1]) and
+    ``loss`` over whole ``images`` (each (1, 3, H, W))."""
     model.eval()
     totals = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0}
     for im in images:
-        out = criterion(model(im), im)
+        output = model(im)
+        out = criterion(output, im)
+        mse = torch.mean((output["x_hat"].clamp(0, 1) - im) ** 2)
         totals["bpp"] += float(out["bpp"])
         totals["loss"] += float(out["loss"])
-        totals["psnr"] += float(-10 * torch.log10(out["mse"].clamp_min(1e-12)))
+        totals["psnr"] += float(-10 * torch.log10(mse.clamp_min(1e-12)))
     return {k: v / max(len(images), 1) for k, v in totals.items()}
 
 
@@ -118,11 +128,10 @@ def run_training(
     model: nn.Module,
     data: str,
     out: str,
-    *,
     steps: int,
-    batch: int,
-    crop: int,
-    lr: float,
+    batch: int = 8,
+    crop: int = 256,
+    lr: float = 1e-4,
     w1: float = 1.0,
     w2: float = 1.0,
     seed: int = 0,
@@ -134,13 +143,25 @@ def run_training(
     val: str | None = None,
     half: bool = False,
     progress: bool = True,
+    metric: str = "mse",
+    save_every: int = 0,
+    resume: bool = False,
+    init: dict | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``model`` on random crops of the images in ``data`` (Adam, ``lr`` divided by 10 after
-    ``lr_drop * steps`` steps or ``lr_drop * time_limit`` seconds, gradient clipping, auxiliary loss) on ``device`` and write the
-    checkpoint ``out``, its per-step log ``out + '.log.jsonl'`` and, with ``val`` (a folder of
-    held-out images), the validation metrics. ``time_limit`` (seconds) stops early; the steps
-    reached are recorded. ``half`` stores the weights in float16 (rounded before the CDF tables
-    are built, so the file codes exactly as the model it holds)."""
+    """Train ``model`` on random crops of the images in ``data`` and write the checkpoint ``out``.
+
+    Adam (``lr``, divided by 10 after ``lr_drop * steps`` steps or ``lr_drop * time_limit``
+    seconds), gradient clipping and the auxiliary loss, on ``device``. Writes ``out`` (safetensors),
+    its per-step log ``out + '.log.jsonl'`` and the training state ``out + '.state.pt'`` (weights,
+    both optimizers, step, random-number state; every ``save_every`` steps and at the end).
+    ``resume`` continues from that state file exactly where it stopped. ``val`` (a folder of
+    held-out images) adds validation metrics to the checkpoint. ``time_limit`` (seconds, counted
+    over all resumed runs) stops early; the steps reached are recorded. ``half`` stores the weights
+    in float16 (rounded before the CDF tables are built, so the file codes exactly as the model it
+    holds). ``init`` (how the starting weights were made) is stored in the checkpoint's
+    metadata. Under ``torchrun`` every process trains on its own crops (``batch`` each) and the
+    gradients are averaged; process 0 writes the files.
+    """
     import json
     import time
     from pathlib import Path
@@ -154,52 +175,183 @@ def run_training(
     from .checkpoint import save_checkpoint
     from .model import LAMBDAS
 
-    if not force and Path(out).exists():
-        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    state_path = Path(str(out) + ".state.pt")
     if not 0 < lr_drop <= 1:
         raise ValueError(f"lr_drop must be in (0, 1], got {lr_drop!r}")
-    dev = torch.device(device)
+    if metric == "ms-ssim" and crop < 161:
+        raise ValueError(f"MS-SSIM (5 scales, 11x11 window) needs crops of at least 161 pixels, got crop={crop}")
+    if resume and not state_path.exists():
+        raise FileNotFoundError(f"cannot resume: {state_path} does not exist")
+    if not (resume or force) and Path(out).exists():
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it or --resume to continue it")
+    world = _Distributed.start(device)
+    dev = world.device
     images = [load_rgb(p).to(dev) for p in list_images(data)]
-    val_images = [load_rgb(p).to(dev) for p in list_images(val)] if val else []
+    val_images = [load_rgb(p).to(dev) for p in list_images(val)] if val and world.rank == 0 else []
     lmbda = LAMBDAS[model.quality]
-    criterion = RateDistortionLoss.for_model(model, lmbda, w1=w1, w2=w2)
+    criterion = RateDistortionLoss.for_model(model, lmbda, w1=w1, w2=w2, metric=metric)
     model.to(dev)
     optimizer, aux_optimizer = make_optimizers(model, lr=lr)
-    generator = torch.Generator(device=dev).manual_seed(seed)
-    bar = tqdm(total=steps, desc=f"train {model.name} q{model.quality}", unit="step", disable=not progress)
+    process_seed = seed + 1_000_003 * world.rank
+    generator = torch.Generator(device=dev).manual_seed(process_seed)  # the crops
+    torch.manual_seed(process_seed)  # the quantisation noise
     history: list[dict[str, float]] = []
-    started = time.monotonic()
-    lr_dropped_at = None
-    for step in range(steps):
+    first, elapsed, lr_dropped_at = 0, 0.0, None
+    if resume:
+        state = torch.load(state_path, map_location=dev, weights_only=True)
+        if state["world_size"] != world.size:
+            raise ValueError(f"{state_path} was written by {state['world_size']} process(es), "
+                             f"this run has {world.size}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        aux_optimizer.load_state_dict(state["aux_optimizer"])
+        generator.set_state(state["generators"][world.rank].to(generator.get_state().device))
+        _set_global_rng_state(state["global_rng"][world.rank], dev)
+        first, elapsed, lr_dropped_at = state["step"], state["seconds"], state["lr_dropped_at"]
+        history = state["history"]
+    world.broadcast(model)
+
+    def save_state(step: int, seconds: float) -> None:
+        generators = world.gather_states(generator.get_state())
+        global_rng = world.gather_states(_global_rng_state(dev))
+        if world.rank == 0:
+            import io
+
+            buffer = io.BytesIO()
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "aux_optimizer": aux_optimizer.state_dict(), "generators": generators, "global_rng": global_rng,
+                        "step": step, "seconds": seconds, "lr_dropped_at": lr_dropped_at, "history": history,
+                        "world_size": world.size}, buffer)
+            write_atomic(state_path, buffer.getvalue(), force=True)
+
+    bar = tqdm(total=steps, initial=first, desc=f"train {model.name} q{model.quality}", unit="step",
+               disable=not progress or world.rank != 0)
+    started = time.monotonic() - elapsed
+    step = first
+    while step < steps and not (time_limit is not None and time.monotonic() - started > time_limit):
         late = step >= int(lr_drop * steps) or (
             time_limit is not None and time.monotonic() - started > lr_drop * time_limit)
-        if late and optimizer.param_groups[0]["lr"] == lr:
+        if late and lr_dropped_at is None:
             for g in optimizer.param_groups:
                 g["lr"] = lr / 10
             lr_dropped_at = step
         stats = train_step(model, _random_crops_on(images, crop, batch, generator), criterion, optimizer,
-                           aux_optimizer)
+                           aux_optimizer, sync=world.average_gradients)
         stats["step"] = step
         history.append(stats)
+        step += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", bpp=f"{stats['bpp']:.3f}", mse=f"{stats['mse']:.5f}")
-        if time_limit is not None and time.monotonic() - started > time_limit:
-            break
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", bpp=f"{stats['bpp']:.3f}")
+        if save_every and step % save_every == 0 and step < steps:
+            save_state(step, time.monotonic() - started)
     bar.close()
     seconds = time.monotonic() - started
-    model.eval()
-    validation = validate(model, val_images, criterion) if val_images else {}
-    model.cpu()
-    if half:
-        round_to_half(model)
-    extra = {"steps": steps, "steps_done": len(history), "seconds": round(seconds, 1), "device": str(dev),
-             "batch": batch, "crop": crop, "lr": lr, "lr_drop": lr_drop, "lr_dropped_at": lr_dropped_at, "w1": w1, "w2": w2, "seed": seed,
-             "images": len(images), "data": str(data), "val": validation, "half": half,
-             "final": history[-1] if history else {}}
-    save_checkpoint(model, out, lmbda=lmbda, command=command, extra=extra, force=force, half=half)
-    log = "".join(json.dumps(h) + "\n" for h in history)
-    write_atomic(str(out) + ".log.jsonl", log.encode(), force=True)
+    save_state(step, seconds)
+    world.check_in_sync(model)
+    if world.rank == 0:
+        model.eval()
+        validation = validate(model, val_images, criterion) if val_images else {}
+        model.cpu()
+        if half:
+            round_to_half(model)
+        device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+        extra = {"steps": steps, "steps_done": step, "seconds": round(seconds, 1), "device": str(dev),
+                 "device_name": device_name,
+                 "processes": world.size, "batch": batch, "crop": crop, "lr": lr, "lr_drop": lr_drop,
+                 "lr_dropped_at": lr_dropped_at, "w1": w1, "w2": w2, "metric": metric, "seed": seed,
+                 "images": len(images), "data": str(data), "val": validation, "half": half,
+                 "final": history[-1] if history else {}}
+        if init is not None:
+            extra["init"] = init
+        save_checkpoint(model, out, lmbda=lmbda, command=command, extra=extra, force=True, half=half)
+        log = "".join(json.dumps(h) + "\n" for h in history)
+        write_atomic(str(out) + ".log.jsonl", log.encode(), force=True)
+    world.stop()
     return history
+
+
+def _global_rng_state(device: torch.device) -> Tensor:
+    """torch's global random state on the CPU and, for a CUDA ``device``, on that device."""
+    state = torch.get_rng_state()
+    if device.type == "cuda":
+        state = torch.cat([state, torch.cuda.get_rng_state(device)])
+    return state
+
+
+def _set_global_rng_state(state: Tensor, device: torch.device) -> None:
+    cpu = torch.get_rng_state().numel()
+    torch.set_rng_state(state[:cpu].cpu())
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state[cpu:].cpu(), device)
+
+
+class _Distributed:
+    """The process group under ``torchrun`` (``WORLD_SIZE`` > 1), or a single process."""
+
+    def __init__(self, rank: int, size: int, device: torch.device) -> None:
+        self.rank, self.size, self.device = rank, size, device
+
+    @classmethod
+    def start(cls, device: str) -> "_Distributed":
+        import os
+
+        import torch.distributed as dist
+
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        dev = torch.device(device)
+        if size == 1:
+            return cls(0, 1, dev)
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(dev)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        return cls(dist.get_rank(), dist.get_world_size(), dev)
+
+    def broadcast(self, model: nn.Module) -> None:
+        """Give every process process 0's weights and buffers."""
+        if self.size > 1:
+            import torch.distributed as dist
+
+            for t in list(model.parameters()) + list(model.buffers()):
+                dist.broadcast(t.data, 0)
+
+    def average_gradients(self, params: Sequence[Tensor]) -> None:
+        if self.size > 1:
+            import torch.distributed as dist
+
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
+                p.grad /= self.size
+
+    def gather_states(self, state: Tensor) -> list[Tensor]:
+        if self.size == 1:
+            return [state]
+        import torch.distributed as dist
+
+        states = [None] * self.size
+        dist.all_gather_object(states, state.cpu())
+        return states
+
+    def check_in_sync(self, model: nn.Module) -> None:
+        """Raise if the processes' weights have drifted apart (they must stay identical)."""
+        if self.size > 1:
+            import torch.distributed as dist
+
+            total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+            sums = [torch.zeros_like(total) for _ in range(self.size)]
+            dist.all_gather(sums, total)
+            if any(not torch.equal(s, sums[0]) for s in sums):
+                raise RuntimeError(f"processes out of sync: parameter sums {[float(s) for s in sums]}")
+
+    def stop(self) -> None:
+        if self.size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
 
 
 def _random_crops_on(images: Sequence[Tensor], size: int, batch: int, generator: torch.Generator) -> Tensor:
