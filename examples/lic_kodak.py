@@ -30,7 +30,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # compressai's torch.
 
 from integrations.compression.datasets import BUNDLED_PHOTOS, list_images, write_bundled_photos  # noqa: E402
 from integrations.lic.codec import UNTRAINED_WARNING, is_untrained, load_model  # noqa: E402
-from integrations.lic.evaluate import run_evaluation  # noqa: E402
+from integrations.lic.evaluate import matched_rate_table, run_evaluation  # noqa: E402
 from integrations.lic.weights import shipped_checkpoints  # noqa: E402
 
 
@@ -83,6 +83,9 @@ def main() -> int:
             limit=args.limit if args.data else None, dataset_name=dataset, classic_grid=tuple(args.classic_bpp),
         )
     print(json.dumps(summary, indent=2))
+    print(f"\nPSNR at the model's rates ({summary['images']} image(s), classic codecs interpolated at the same bpp):")
+    print(matched_rate_table(summary))
+    print(f"results: {summary['results']}\nplot: {summary['plot']}")
     return 0
 
 

@@ -189,3 +189,17 @@ def test_eval_writes_results_and_plot_with_live_classic_curves(tmp_path, capsys)
     assert list(doc["bd_rate"]) == ["jpeg"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args) == 2 and "exists" in capsys.readouterr().err
+
+
+def test_psnr_at_matched_rate_interpolates_within_the_curve_only():
+    from integrations.lic.evaluate import matched_rate_table, psnr_at
+
+    curve = {"bpp": [0.5, 0.25, 1.0], "psnr-rgb": [30.0, 27.0, 34.0]}
+    assert psnr_at(curve, 0.25) == 27.0 and psnr_at(curve, 0.75) == pytest.approx(32.0)
+    assert psnr_at(curve, 0.2) is None and psnr_at(curve, 1.2) is None
+    table = matched_rate_table({"matched_rate": [{"quality": 2, "bpp": 0.3, "psnr-rgb": 29.0, "jpeg": 27.5},
+                                                 {"quality": 1, "bpp": 0.1, "psnr-rgb": 25.0, "jpeg": None}]})
+    lines = table.splitlines()
+    assert lines[0].startswith("| quality | bpp | PSNR (dB) | jpeg (dB) | Δ jpeg")
+    assert "| 2 | 0.3000 | 29.00 | 27.50 | +1.50 |" == lines[2]
+    assert "n/a" in lines[3]

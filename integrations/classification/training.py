@@ -31,6 +31,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
+from integrations.distributed import join_process_group
+
 from .data import cifar100, eval_transform, train_transform
 from .models import ARCHS, SITES, build_model
 
@@ -129,17 +131,8 @@ class _Dist:
 
 def _setup(device: str) -> _Dist:
     """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` set)."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if "WORLD_SIZE" not in os.environ:
-        return _Dist(0, 1, dev)
-    if dev.type == "cuda":
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), dev, distributed=True)
+    rank, size, dev = join_process_group(device)
+    return _Dist(rank, size, dev, distributed=size > 1)
 
 
 def _sum(values: list[float], ctx: _Dist) -> list[float]:

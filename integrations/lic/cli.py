@@ -137,7 +137,7 @@ def _decompress(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from .codec import UNTRAINED_WARNING, is_untrained, load_model
-    from .evaluate import run_evaluation
+    from .evaluate import matched_rate_table, run_evaluation
 
     if args.checkpoint:
         models = [load_model(c) for c in args.checkpoint]
@@ -156,6 +156,7 @@ def _eval(args: argparse.Namespace) -> None:
         limit=args.limit, dataset_name=args.dataset_name, force=args.force,
     )
     print(json.dumps(summary, indent=2))
+    print(matched_rate_table(summary))
 
 
 def _train(args: argparse.Namespace) -> None:

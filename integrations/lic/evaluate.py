@@ -26,7 +26,8 @@ from integrations.compression.imageio import load_rgb, load_rgb_uint8, to_uint8
 from .codec import compress_image, decompress_image, is_untrained
 from .model import LAMBDAS, WeConveneLIC
 
-__all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", "CLASSIC_GRID_BPP"]
+__all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", "CLASSIC_GRID_BPP", "psnr_at",
+           "matched_rate_table"]
 
 # Extra target rates for the classic codecs' curves (besides the model's own rates).
 CLASSIC_GRID_BPP = (0.25, 0.5, 1.0)
@@ -136,8 +137,38 @@ def run_evaluation(
         "points": [{k: p[k] for k in ("quality", "bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",
                                        "decoding_time")} | {"bit_exact": all(r["bit_exact"] for r in p["images"])}
                    for p in curve["points"]],
+        "matched_rate": [
+            {"quality": p["quality"], "bpp": p["bpp"], "psnr-rgb": p["psnr-rgb"]}
+            | {c["name"]: psnr_at(c["results"], p["bpp"]) for c in classic_curves}
+            for p in curve["points"]
+        ],
         "bd_rate": bd, "results": str(out), "plot": str(plot) if plot else None,
     }
+
+
+def psnr_at(curve: dict, bpp: float) -> float | None:
+    """PSNR of a curve (``{"bpp": [...], "psnr-rgb": [...]}``) at ``bpp``, linearly interpolated
+    between its two nearest points; None outside the rates it covers."""
+    points = sorted((b, q) for b, q in zip(curve["bpp"], curve["psnr-rgb"]) if math.isfinite(b) and math.isfinite(q))
+    if not points or not points[0][0] <= bpp <= points[-1][0]:
+        return None
+    return float(np.interp(bpp, [b for b, _ in points], [q for _, q in points]))
+
+
+def matched_rate_table(summary: dict) -> str:
+    """Markdown table of :func:`run_evaluation`'s ``matched_rate``: the model's PSNR at each of its
+    rates next to each classic codec's PSNR at the same rate and the difference (model - codec)."""
+    rows = summary["matched_rate"]
+    codecs = [k for k in rows[0] if k not in ("quality", "bpp", "psnr-rgb")] if rows else []
+    head = "| quality | bpp | PSNR (dB) | " + " | ".join(f"{c} (dB) | Δ {c}" for c in codecs) + " |"
+    lines = [head, "|" + "---|" * (3 + 2 * len(codecs))]
+    for r in rows:
+        cells = [f"{r['quality']}", f"{r['bpp']:.4f}", f"{r['psnr-rgb']:.2f}"]
+        for c in codecs:
+            v = r[c]
+            cells += ["n/a (rate out of its range)", ""] if v is None else [f"{v:.2f}", f"{r['psnr-rgb'] - v:+.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def anchor_dataset(name: str) -> str:

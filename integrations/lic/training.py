@@ -293,20 +293,9 @@ class _Distributed:
 
     @classmethod
     def start(cls, device: str) -> "_Distributed":
-        import os
+        from integrations.distributed import join_process_group
 
-        import torch.distributed as dist
-
-        size = int(os.environ.get("WORLD_SIZE", "1"))
-        dev = torch.device(device)
-        if size == 1:
-            return cls(0, 1, dev)
-        if dev.type == "cuda":
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(dev)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        return cls(dist.get_rank(), dist.get_world_size(), dev)
+        return cls(*join_process_group(device))
 
     def broadcast(self, model: nn.Module) -> None:
         """Give every process process 0's weights and buffers."""
