@@ -15,9 +15,10 @@ for q in 1 2 3 4; do  # shipped weights: crop 256, as many steps as the time all
   $py -m integrations.lic train "${common[@]}" --quality $q --crop 256 --steps 100000 --time-limit "$secs" \
       --half --out "$out/3dm-weconvene-small-q$q.safetensors" >"$out/q$q.txt" 2>&1 & pids+=($!)
 done
-ablate() {  # name, extra args: equal budget (same data, steps, seed, lambda q3, crop 128)
+ablate() {  # name, extra args: equal budget (same data, steps, seed, lambda q3, crop 256: models trained
+  # on 128 crops code whole images worse than small crops, docs/lic.md "Shipped weights")
   local name=$1; shift
-  $py -m integrations.lic train "${common[@]}" --quality 3 --crop 128 --steps 4000 --time-limit "$secs" \
+  $py -m integrations.lic train "${common[@]}" --quality 3 --crop 256 --steps 4000 --time-limit "$secs" \
       "$@" --out "$out/ablations/$name.safetensors" >"$out/ablations/$name.txt" 2>&1 & pids+=($!)
 }
 ablate base

@@ -1,4 +1,4 @@
-"""Training helpers: optimizers (main + auxiliary), one step, random crops, a small loop.
+"""Training: optimizers (main + auxiliary), one step, random crops, validation, the training run.
 
 The main optimizer updates every parameter except the EntropyBottleneck ``quantiles``; the
 auxiliary optimizer fits those to the hyperprior's distribution (CompressAI's ``aux_loss``).
@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from .loss import RateDistortionLoss
 
-__all__ = ["make_optimizers", "train_step", "random_crops", "train", "round_to_half", "validate", "run_training"]
+__all__ = ["make_optimizers", "train_step", "random_crops", "round_to_half", "validate", "run_training"]
 
 
 def make_optimizers(
@@ -73,30 +73,6 @@ def random_crops(images: Sequence[Tensor], size: int, batch: int, generator: tor
             crop = crop.flip(-1)
         crops.append(crop)
     return torch.stack(crops)
-
-
-def train(
-    model: nn.Module,
-    images: Sequence[Tensor],
-    criterion: RateDistortionLoss,
-    steps: int,
-    batch: int = 8,
-    crop: int = 256,
-    lr: float = 1e-4,
-    seed: int = 0,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
-) -> list[dict[str, float]]:
-    """``steps`` steps of :func:`train_step` on random crops; returns the per-step statistics."""
-    optimizer, aux_optimizer = make_optimizers(model, lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    history = []
-    for step in range(steps):
-        stats = train_step(model, random_crops(images, crop, batch, generator), criterion, optimizer, aux_optimizer)
-        history.append(stats)
-        if on_step is not None:
-            on_step(step, stats)
-    model.eval()
-    return history
 
 
 def round_to_half(model: nn.Module) -> None:
