@@ -1,0 +1,83 @@
+"""The weights shipped in ``weights/lic/``: the manifest describes them (hash, model id, how they
+were trained), each loads, codes the reference image (``skimage.data.chelsea()``) to the stored
+size and PSNR and decodes it bit-exactly, and the CLI finds them without ``--checkpoint``."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from integrations.compression.imageio import to_uint8
+from integrations.compression.metrics import psnr
+from integrations.lic.checkpoint import load_checkpoint
+from integrations.lic.codec import compress_image, decompress_image, is_untrained, load_model
+from integrations.lic.weights import WEIGHTS_DIR, file_sha256, manifest, shipped_checkpoints
+
+pytestmark = pytest.mark.usefixtures("single_thread_module")
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = manifest()
+sys.path.insert(0, str(ROOT / "tools"))
+from make_lic_manifest import reference_image  # noqa: E402
+
+
+def test_at_least_four_rate_points_of_the_small_preset_ship():
+    small = [e for e in MANIFEST.values() if e["model"] == "3dm-weconvene-small"]
+    assert len({e["quality"] for e in small}) >= 4
+    assert [p.name for p in shipped_checkpoints("3dm-weconvene-small")] == sorted(
+        (f for f, e in MANIFEST.items() if e["model"] == "3dm-weconvene-small"),
+        key=lambda f: MANIFEST[f]["quality"])
+    for e in small:  # every one says how it was made
+        runs = e["training_runs"]
+        assert runs and all(r["command"].startswith("python -m integrations.lic train") for r in runs)
+        assert all(r["steps_done"] > 0 and r["seconds"] > 0 for r in runs)
+
+
+@pytest.mark.parametrize("file", sorted(MANIFEST))
+def test_shipped_checkpoint_matches_its_manifest_and_reference_metrics(file):
+    entry, path = MANIFEST[file], WEIGHTS_DIR / file
+    assert file_sha256(path) == entry["sha256"]
+    model = load_checkpoint(path)
+    assert (model.name, model.quality, model.model_id) == (entry["model"], entry["quality"], entry["model_id"])
+    assert not is_untrained(model)
+    assert load_model(name=entry["model"], quality=entry["quality"]).model_id == entry["model_id"]
+    ref = entry["reference"]
+    x = reference_image()
+    data, x_hat = compress_image(model, x)
+    decoded = decompress_image(model, data)
+    assert torch.equal(decoded, x_hat)
+    assert len(data) == pytest.approx(ref["bytes"], rel=0.01)
+    assert psnr(to_uint8(x), to_uint8(decoded)) == pytest.approx(ref["psnr-rgb"], abs=0.05)
+
+
+def test_cli_codes_with_shipped_weights_without_checkpoint(tmp_path):
+    from PIL import Image
+
+    entry = min(MANIFEST.values(), key=lambda e: e["quality"])
+    image = tmp_path / "chelsea.png"
+    Image.fromarray(to_uint8(reference_image())).save(image)
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "integrations.lic", *a], cwd=ROOT, env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=300)
+    c = run("compress", str(image), str(tmp_path / "c.wlic"), "--quality", str(entry["quality"]))
+    assert c.returncode == 0 and "UNTRAINED" not in c.stderr, c.stderr
+    assert entry["model_id"] in c.stdout
+    d = run("decompress", str(tmp_path / "c.wlic"), str(tmp_path / "c.png"))
+    assert d.returncode == 0 and "UNTRAINED" not in d.stderr, d.stderr
+    info = run("info", str(WEIGHTS_DIR / next(f for f, e in MANIFEST.items() if e is entry)))
+    assert json.loads(info.stdout)["model"] == entry["model"]
+
+
+def test_example_evaluates_the_shipped_weights_by_default(tmp_path):
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
+    run = subprocess.run([sys.executable, "examples/lic_kodak.py", "--limit", "1", "--classic", "jpeg",
+                          "--out-dir", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "using the shipped weights" in run.stderr and "UNTRAINED" not in run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "quality" not in line]
+    assert sorted(int(r.split("|")[1]) for r in rows) == sorted(e["quality"] for e in MANIFEST.values())
+    assert len(list(tmp_path.glob("*.json"))) == 1 and len(list(tmp_path.glob("*.png"))) == 1
