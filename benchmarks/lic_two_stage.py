@@ -1,7 +1,7 @@
 """One-stage vs two-stage training (paper eq. 1 vs eq. 2) at equal budget, from the same weights.
 
     python benchmarks/lic_two_stage.py [--steps 120] [--lr 1e-4] [--w1 1.2 --w2 0.9] [--qualities 1 2 3 4]
-                                       [--init-dir weights/lic] [--out-dir runs/two-stage]
+                                       [--init-dir integrations/lic/shipped] [--out-dir runs/two-stage]
 
 For every rate point: two fine-tuning runs from the same checkpoint (``--init-dir``), with the same
 data, crops (seed 0), steps, batch and a fixed learning rate ``--lr`` (the paper's stage 2 has no drop):
@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--w1", type=float, default=1.2)
     parser.add_argument("--w2", type=float, default=0.9)
     parser.add_argument("--qualities", type=int, nargs="+", default=[1, 2, 3, 4])
-    parser.add_argument("--init-dir", default="weights/lic")
+    parser.add_argument("--init-dir", default="integrations/lic/shipped")
     parser.add_argument("--out-dir", default="runs/two-stage")
     parser.add_argument("--data", default="data/photos/train")
     parser.add_argument("--val", default="data/photos/val")

@@ -9,7 +9,7 @@ checked); the classic codecs run live through Pillow at the model's rates plus a
 Without ``--data`` it uses the first ``--limit`` natural photos that scikit-image ships
 (astronaut, coffee, chelsea, ...; not a benchmark set). With a folder named like ``kodak`` the
 published anchor curves (VTM, BPG, WeConvene, ChWDTA, CompressAI) are drawn too. Without
-``--checkpoint`` it uses the weights that ship in ``weights/lic/`` (``3dm-weconvene-small``, every
+``--checkpoint`` it uses the weights that ship in ``integrations/lic/shipped/`` (``3dm-weconvene-small``, every
 shipped rate point); ``--untrained`` runs the registered model with its deterministic random
 weights instead (the coding pipeline works, the rates and images mean nothing) and says so.
 

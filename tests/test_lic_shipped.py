@@ -1,4 +1,4 @@
-"""The weights shipped in ``weights/lic/``: the manifest describes them (hash, model id, how they
+"""The weights shipped in ``integrations/lic/shipped/``: the manifest describes them (hash, model id, how they
 were trained), each loads, codes the reference image (``skimage.data.chelsea()``) to the stored
 size and PSNR and decodes it bit-exactly, and the CLI finds them without ``--checkpoint``."""
 from __future__ import annotations

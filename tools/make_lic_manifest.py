@@ -1,6 +1,6 @@
-"""Write ``weights/lic/manifest.json`` for the shipped LIC checkpoints.
+"""Write ``integrations/lic/shipped/manifest.json`` for the shipped LIC checkpoints.
 
-    python tools/make_lic_manifest.py weights/lic/*.safetensors [--data data/photos] [--force]
+    python tools/make_lic_manifest.py integrations/lic/shipped/*.safetensors [--data data/photos] [--force]
 
 For every checkpoint: model, quality, lambda, model id, SHA-256, size, the chain of training runs
 that produced it (each run's exact command, device, steps, seconds, crop, batch, learning rate,
@@ -29,7 +29,7 @@ from integrations.compression.imageio import to_uint8  # noqa: E402
 from integrations.compression.metrics import bpp, psnr  # noqa: E402
 from integrations.lic.checkpoint import load_checkpoint, read_metadata  # noqa: E402
 from integrations.lic.codec import compress_image, decompress_image  # noqa: E402
-from integrations.lic.weights import file_sha256  # noqa: E402
+from integrations.lic.weights import WEIGHTS_DIR, file_sha256  # noqa: E402
 
 RUN_KEYS = ("device", "device_name", "processes", "steps_done", "seconds", "crop", "batch", "lr", "lr_drop", "lr_dropped_at",
             "metric", "w1", "w2", "seed", "images", "val")
@@ -79,7 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--data", default=str(ROOT / "data" / "photos"), help="the training-data folder")
-    parser.add_argument("--out", default=str(ROOT / "weights" / "lic" / "manifest.json"))
+    parser.add_argument("--out", default=str(WEIGHTS_DIR / "manifest.json"))
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)

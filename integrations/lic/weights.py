@@ -1,10 +1,13 @@
-"""The trained weights that ship in the repository (``weights/lic/``) and their manifest.
+"""The trained weights that ship with the package (the package data folder ``lic/shipped/``) and their manifest.
 
-``weights/lic/manifest.json`` lists every shipped checkpoint: file name, model name, quality, SHA-256,
+``shipped/manifest.json`` lists every shipped checkpoint: file name, model name, quality, SHA-256,
 the exact commands, data and budget that produced it, and reference metrics (bytes, PSNR) of one
 bundled image coded with it. The CLI, the evaluation and ``examples/lic_kodak.py`` use these weights
 whenever the model asked for has a shipped checkpoint; a file written with shipped weights decodes
 without ``--checkpoint``.
+
+The folder is found through :mod:`importlib.resources`, so it is the same in a checkout
+(``integrations/lic/shipped/``) and in an installed wheel (``wavelayers_integrations/lic/shipped/``).
 """
 from __future__ import annotations
 
@@ -12,12 +15,27 @@ import hashlib
 import json
 import os
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 __all__ = ["WEIGHTS_DIR", "manifest", "shipped_checkpoint", "shipped_checkpoints", "shipped_for_model_id",
            "file_sha256"]
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights" / "lic"
+
+
+def _package_folder(name: str) -> Path:
+    """The package data folder ``name`` of this package as a real directory (wheels install unzipped)."""
+    resource = files(__package__).joinpath(name)
+    try:
+        return Path(os.fspath(resource))
+    except TypeError:
+        raise RuntimeError(
+            f"the shipped weights must be files on disk, but {__package__} is imported from an archive "
+            f"({resource!r}); install the wheel with pip instead of importing it from a zip"
+        ) from None
+
+
+WEIGHTS_DIR: Path = _package_folder("shipped")
 
 
 def manifest(folder: str | os.PathLike = WEIGHTS_DIR) -> dict[str, dict]:
