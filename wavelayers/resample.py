@@ -78,6 +78,11 @@ class WaveletDownsample(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.channels}, stride={self.stride}, wavelet={self.wavelet!r}, mode={self.mode!r}"
 
+    def describe(self) -> str:
+        """One line for reports (the rewriters'): the wavelet and, when fixed, the channel count."""
+        channels = f", C={self.channels}" if self.channels is not None else ""
+        return f"{type(self).__name__}({self.wavelet}{channels})"
+
 
 class WaveletUpsample(nn.Module):
     """Fixed wavelet interpolation: ``(N, C, H, W) -> (N, C, 2H, 2W)``.
@@ -112,6 +117,11 @@ class WaveletUpsample(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.channels}, wavelet={self.wavelet!r}, mode={self.mode!r}"
 
+    def describe(self) -> str:
+        """One line for reports (the rewriters'): the wavelet and, when fixed, the channel count."""
+        channels = f", C={self.channels}" if self.channels is not None else ""
+        return f"{type(self).__name__}({self.wavelet}{channels})"
+
 
 class FloorDownsample(nn.Module):
     """Adapts a ``ceil(H/2)`` down-sampler to a site that gives ``floor(H/2)`` (e.g. a stride-2
@@ -131,3 +141,9 @@ class FloorDownsample(nn.Module):
         check_tensor(x, "input", 4, "(N, C, H, W)")
         h, w = x.shape[-2], x.shape[-1]
         return self.layer(x[..., : h - h % 2, : w - w % 2])
+
+    def describe(self) -> str:
+        """One line for reports (the rewriters'): ``FloorDownsample(<the wrapped layer's line>)``."""
+        inner = getattr(self.layer, "describe", None)
+        text = inner() if callable(inner) else f"{type(self.layer).__name__}({' '.join(self.layer.extra_repr().split())})"
+        return f"FloorDownsample({text})"

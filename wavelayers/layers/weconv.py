@@ -184,6 +184,13 @@ class WeConv3D(nn.Module):
             f"channel_levels={self.channel_levels}, lf_bands={self.lf_bands!r}"
         )
 
+    def describe(self) -> str:
+        """One line for reports (the rewriters'): channels, head kernel, stride or ``up2``, wavelet, levels."""
+        head = self.head[0] if isinstance(self.head, nn.Sequential) else self.head
+        how = "up2" if self.transposed else f"s{self.stride}"
+        return (f"{type(self).__name__}({self.in_channels}->{self.out_channels}, k{head.kernel_size[0]}, {how}, "
+                f"{self.wavelet}, levels={self.levels}, ch_levels={self.channel_levels})")
+
 
 class WeConv2D(WeConv3D):
     """WeConv of WeConvene (ECCV 2024): conv -> 1-level 2D DWT -> 3x3 convs on LL and on the three

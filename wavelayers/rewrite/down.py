@@ -1,0 +1,105 @@
+"""``replace_downsampling`` and its site finder."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from torch import nn
+
+from ..layers import WeConv3D
+from .contract import LayerFactory
+from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, rewrite
+from .legacy import accepts_old_spellings
+from .report import RewriteReport
+from .rules import Keep, Swap, down_conv, down_pool
+from .walk import Site
+
+__all__ = ["replace_downsampling", "find_down"]
+
+
+def find_down(
+    parent: nn.Module, children: list[Site], *, pooling: str = "wavelet", fuse: bool = True, floor_sizes: str = "crop"
+) -> list[Plan | Skip]:
+    """The down-sampling sites among ``parent``'s ``children`` (strided convs and pools; a pool and
+    the plain conv right after it in an ``nn.Sequential`` are one site when ``fuse``)."""
+    items: list[Plan | Skip] = []
+    in_sequential = isinstance(parent, nn.Sequential)
+    i = 0
+    while i < len(children):
+        site = children[i]
+        following = children[i + 1] if in_sequential and i + 1 < len(children) else None
+        verdict = None
+        if isinstance(site.module, nn.Conv2d):
+            verdict = down_conv(site.module, floor_sizes)
+        elif isinstance(site.module, (nn.MaxPool2d, nn.AvgPool2d)):
+            verdict = down_pool(site.module, following.module if following else None,
+                                pooling=pooling, fuse=fuse, floor_sizes=floor_sizes)
+        if isinstance(verdict, Keep):
+            items.append(Skip(site, verdict.kind, verdict.reason))
+        elif verdict is not None:
+            items.append(Plan(site, verdict.kind, verdict, following if verdict.absorbs_next else None))
+        i += 2 if isinstance(verdict, Swap) and verdict.absorbs_next else 1
+    return items
+
+
+@accepts_old_spellings(renamed={"fuse_pool_conv": "fuse"})
+def replace_downsampling(
+    model: nn.Module,
+    wavelet: str = "bior4.4",
+    *,
+    layer: LayerFactory = WeConv3D,
+    mode: str | None = None,
+    levels: int | None = None,
+    include: Patterns = None,
+    exclude: Patterns = None,
+    dry_run: bool = False,
+    inplace: bool = False,
+    pooling: str = "wavelet",
+    shortcuts: bool = True,
+    fuse: bool = True,
+    floor_sizes: str = "crop",
+    copy_weights: bool = True,
+    example_input: Any = None,
+    **layer_kwargs: Any,
+) -> tuple[nn.Module, RewriteReport]:
+    """Replace the 2x down-sampling modules of ``model`` by wavelet layers with the same channels
+    and output shapes; return ``(model, report)``.
+
+    Args:
+        model: any ``nn.Module``.
+        wavelet: wavelet of the new layers ('haar', 'bior2.2', 'bior4.4', any PyWavelets name).
+        layer: class (or callable) built as ``layer(in, out, stride=2, kernel_size=k, wavelet=...,
+            [levels=...], [mode=...], **layer_kwargs)``: ``WeConv3D`` (default), ``WeConv2D``, or
+            your own (see :class:`~wavelayers.rewrite.LayerFactory`; checked before any site is built).
+        mode: boundary mode passed to the layers and re-samplers (``None``: their default, 'jpeg2000').
+        levels: spatial DWT levels passed to ``layer`` (``None``: the layer's default).
+        include / exclude: glob patterns (``fnmatch``) on module paths such as ``'layer4.*'``; a
+            site is replaced when it matches some ``include`` pattern (all, if ``None``) and no
+            ``exclude`` pattern.
+        dry_run: only report what would be replaced; ``model`` is returned unchanged.
+        inplace: modify ``model`` itself; otherwise a deep copy is rewritten and ``model`` is untouched.
+        pooling: lone strided pools -> 'wavelet' (``WaveletDownsample``, no parameters), 'layer'
+            (``layer(C, C, kernel_size=3)``, ``C`` read by a probe forward of ``example_input``) or 'skip'.
+        shortcuts: also replace the strided convs of residual ``downsample`` / ``shortcut`` branches.
+        fuse: a strided pool followed by a stride-1 conv in an ``nn.Sequential`` becomes one
+            ``layer(in, out, kernel_size=k)``; the conv's slot becomes ``nn.Identity``.
+        floor_sizes: sites that give ``floor(H/2)``: 'crop' (``FloorDownsample`` wrapper) or 'skip'.
+        copy_weights: seed the new layer's head conv with the old conv's weights where shapes match.
+        example_input: a tensor (or a tuple of forward arguments) for the channel probe.
+        **layer_kwargs: more ``layer`` arguments (``channel_levels``, ``norm``, ...).
+
+    Returns:
+        ``(model, report)``; ``print(report)`` shows the replaced and the skipped sites.
+
+    Example::
+
+        model, report = replace_downsampling(torchvision.models.resnet18(num_classes=100), "haar")
+        print(report)
+    """
+    opts = make_options(model, layer, wavelet, mode, levels, layer_kwargs, up=False)
+    check_choice(pooling, "pooling", ("wavelet", "layer", "skip"))
+    check_choice(floor_sizes, "floor_sizes", ("crop", "skip"))
+    check_flags(fuse=fuse)
+    find = partial(find_down, pooling=pooling, fuse=fuse, floor_sizes=floor_sizes)
+    return rewrite("replace_downsampling", model, find, opts, include=include, exclude=exclude, dry_run=dry_run,
+                   inplace=inplace, copy_weights=copy_weights, example_input=example_input, shortcuts=shortcuts)
