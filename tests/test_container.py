@@ -5,12 +5,15 @@ import os
 import random
 import struct
 import time
+import warnings
 import zlib
 
 import pytest
 
+from integrations.compression import container
 from integrations.compression.container import (
-    FORMAT_VERSION, MAGIC, BitstreamError, Header, pack, unpack, write_atomic,
+    FORMAT_VERSION, MAGIC, BitstreamError, DecompressionBombError, Header, check_stream_capacity, max_stream_symbols,
+    pack, unpack, write_atomic,
 )
 
 HEADER = Header("3dm-weconvene-small@0123456789ab", quality=3, height=512, width=768, channels=3)
@@ -40,7 +43,7 @@ def test_layout_matches_the_documented_table():
     (Header("odd size", 7, 37, 101), [bytes(1000), b"\xff"]),
 ])
 def test_round_trip(header, streams):
-    got_header, got_streams = unpack(pack(header, streams), expected_model_id=header.model_id)
+    got_header, got_streams = unpack(pack(header, streams), expected_model_id=header.model_id, max_pixels=65535**2)
     assert got_header == header and got_streams == streams
 
 
@@ -109,6 +112,48 @@ def test_every_problem_is_named():
 def test_wrong_model_id_names_both():
     with pytest.raises(BitstreamError, match=r"wrong model id '3dm-weconvene-small@0123456789ab' \(expected 'other'\)"):
         unpack(pack(HEADER, STREAMS), expected_model_id="other")
+
+
+def test_a_forged_image_size_is_refused_before_decoding(monkeypatch):
+    bomb = pack(Header("m", 1, 65535, 65535), [b"tiny"])  # 4.3 G pixels in 39 bytes, valid CRC
+    with pytest.raises(DecompressionBombError, match=r"65535 x 65535 = 4294836225 pixels, more than the limit "
+                                                      r"of 16777216 .*MAX_IMAGE_PIXELS or pass max_pixels="):
+        unpack(bomb)
+    assert issubclass(DecompressionBombError, BitstreamError)
+    at_limit = pack(Header("m", 1, 4096, 4096), [b""])
+    assert unpack(at_limit)[0].height == 4096
+    with pytest.raises(DecompressionBombError):
+        unpack(pack(Header("m", 1, 4096, 4097), [b""]))
+    assert unpack(bomb, max_pixels=65535**2)[1] == [b"tiny"]  # per call
+    with pytest.raises(DecompressionBombError, match="limit of 100"):
+        unpack(at_limit, max_pixels=100)
+    monkeypatch.setattr(container, "MAX_IMAGE_PIXELS", None)  # globally, as PIL's Image.MAX_IMAGE_PIXELS
+    assert unpack(bomb)[0].width == 65535
+    monkeypatch.setattr(container, "MAX_IMAGE_PIXELS", 10)
+    with pytest.raises(DecompressionBombError, match="limit of 10"):
+        unpack(pack(Header("m", 1, 3, 4), [b""]))
+    with pytest.raises(TypeError, match="pixel limit"):
+        unpack(at_limit, max_pixels=1.5e6)
+
+
+def test_stream_capacity_bound_holds_for_the_cheapest_rans_symbols():
+    """The bound against CompressAI's rANS coder itself: 4 M symbols of the most probable kind a
+    16-bit table allows (65535 / 65536) fit in a few bytes, and the bound still admits them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # compressai calls the deprecated torch.jit.script
+        BufferedRansEncoder = pytest.importorskip("compressai.ans").BufferedRansEncoder
+    n = 4_000_000
+    encoder = BufferedRansEncoder()
+    encoder.encode_with_indexes([0] * n, [0] * n, [[0, 65535, 65536]], [3], [0])
+    stream = encoder.flush()
+    assert len(stream) < 32 and n <= max_stream_symbols(len(stream))
+    check_stream_capacity([stream], [n])
+    with pytest.raises(BitstreamError, match=r"corrupt y stream: 0 bytes cannot hold the 1 symbols"):
+        check_stream_capacity([b"z" * 8, b""], [10, 1], ["z stream", "y stream"])
+    with pytest.raises(BitstreamError, match="cannot hold"):
+        check_stream_capacity([stream], [max_stream_symbols(len(stream)) + 1])
+    with pytest.raises(BitstreamError, match="expected 2 streams, got 1"):
+        check_stream_capacity([stream], [1, 1])
 
 
 def test_bitstream_error_is_a_value_error():

@@ -22,8 +22,16 @@ end - 4               4          CRC32 (zlib) of every byte before it
 Magic and version stay at offsets 0 and 4 in every future version, so any decoder can say
 "unsupported version" instead of misreading a newer file. :func:`unpack` checks, in order:
 magic, version, that the header and length table are complete, that the declared stream lengths
-match the bytes present (no missing, no trailing bytes), the CRC, the header values, and finally
-the model id; every failure is a :class:`BitstreamError` whose message names the problem.
+match the bytes present (no missing, no trailing bytes), the CRC, the header values, the image size
+against :data:`MAX_IMAGE_PIXELS` and finally the model id; every failure is a :class:`BitstreamError`
+whose message names the problem.
+
+Decompression bombs: a 60-byte file with a valid CRC can declare a 65535 x 65535 image, whose
+decoding would need terabytes. :func:`unpack` refuses more than :data:`MAX_IMAGE_PIXELS` pixels
+(:class:`DecompressionBombError`) before anything is allocated; a user with a bigger real image
+raises the limit (``container.MAX_IMAGE_PIXELS = ...``, ``None`` for no limit) or passes
+``max_pixels=`` per call, as with PIL's ``Image.MAX_IMAGE_PIXELS``. Below the limit,
+:func:`check_stream_capacity` lets a decoder refuse latent sizes its streams are too short to hold.
 """
 from __future__ import annotations
 
@@ -35,13 +43,21 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BitstreamError", "Header", "FORMAT_VERSION", "MAGIC", "MAX_MODEL_ID_BYTES", "pack", "unpack",
-           "write_atomic"]
+__all__ = ["BitstreamError", "DecompressionBombError", "Header", "FORMAT_VERSION", "MAGIC", "MAX_IMAGE_PIXELS",
+           "MAX_MODEL_ID_BYTES", "check_stream_capacity", "max_stream_symbols", "pack", "unpack", "write_atomic"]
 
 MAGIC: bytes = b"WLIC"
 FORMAT_VERSION: int = 1
 MAX_MODEL_ID_BYTES = 64
 MAX_STREAMS = 255
+# Most pixels (height * width) a file may declare before decoding; None: no limit. 2**24 = 4096 x 4096; the
+# LIC decoder needs about 650 bytes per pixel (docs/lic.md, "Fuzzing the decoder"), i.e. ~10 GiB at the limit.
+MAX_IMAGE_PIXELS: int | None = 2**24
+# The streams are CompressAI rANS streams: symbol frequencies are counted in 1/2**16, every symbol of a
+# table keeps at least one count and every table has an overflow symbol, so no symbol costs less than
+# -log2(1 - 2**-16) = 2.2e-5 bits; the bound below uses half of that. The 64-bit final state carries at
+# most 32 bits of information beyond the initial state (2**31), less than the 8 bytes it takes.
+_MIN_BITS_PER_SYMBOL = 1.1e-5
 
 _FIXED = struct.Struct(">4sBBHHBBB")  # magic, version, quality, height, width, channels, streams, id length
 _LENGTH = struct.Struct(">I")
@@ -50,6 +66,10 @@ _CRC = struct.Struct(">I")
 
 class BitstreamError(ValueError):
     """A byte string is not a valid ``WLIC`` file of the expected kind; the message says why."""
+
+
+class DecompressionBombError(BitstreamError):
+    """A file declares more pixels than the limit (:data:`MAX_IMAGE_PIXELS` or ``max_pixels``)."""
 
 
 @dataclass(frozen=True)
@@ -104,10 +124,14 @@ def pack(header: Header, streams: list[bytes]) -> bytes:
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def unpack(data: bytes, expected_model_id: str | None = None) -> tuple[Header, list[bytes]]:
+def unpack(
+    data: bytes, expected_model_id: str | None = None, max_pixels: int | None = None
+) -> tuple[Header, list[bytes]]:
     """File bytes -> ``(header, streams)``; raises :class:`BitstreamError` naming the problem.
 
     With ``expected_model_id``, a file written by another model is refused ("wrong model id").
+    A header declaring more than ``max_pixels`` pixels (default: :data:`MAX_IMAGE_PIXELS` at call
+    time) raises :class:`DecompressionBombError`.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
@@ -156,6 +180,7 @@ def unpack(data: bytes, expected_model_id: str | None = None) -> tuple[Header, l
         header = Header(model_id, quality, height, width, channels)
     except (UnicodeDecodeError, ValueError) as e:
         raise BitstreamError(f"invalid header: {e}") from None
+    _check_pixels(header, MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
     if expected_model_id is not None and model_id != expected_model_id:
         raise BitstreamError(f"wrong model id {model_id!r} (expected {expected_model_id!r})")
     streams, offset = [], payload_start
@@ -163,6 +188,42 @@ def unpack(data: bytes, expected_model_id: str | None = None) -> tuple[Header, l
         streams.append(data[offset:offset + length])
         offset += length
     return header, streams
+
+
+def _check_pixels(header: Header, limit: int | None) -> None:
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"the pixel limit must be an int or None, got {type(limit).__name__}")
+    pixels = header.height * header.width
+    if pixels > limit:
+        raise DecompressionBombError(
+            f"image too large: the header declares {header.height} x {header.width} = {pixels} pixels, more than "
+            f"the limit of {limit} (a decompression bomb?); for a real image this big, raise "
+            f"integrations.compression.container.MAX_IMAGE_PIXELS or pass max_pixels="
+        )
+
+
+def max_stream_symbols(num_bytes: int) -> int:
+    """The most symbols a rANS stream of ``num_bytes`` bytes can hold (a safe upper bound)."""
+    return int(8 * num_bytes / _MIN_BITS_PER_SYMBOL)
+
+
+def check_stream_capacity(streams: list[bytes], symbols: list[int], names: list[str] | None = None) -> None:
+    """Refuse (:class:`BitstreamError`) a stream too short to hold the symbols the header implies.
+
+    ``symbols[i]``: how many symbols the decoder will read from ``streams[i]`` (from the header's image
+    size); a real stream always satisfies the bound, so this only stops forged sizes early.
+    """
+    if len(streams) != len(symbols):
+        raise BitstreamError(f"expected {len(symbols)} streams, got {len(streams)}")
+    names = names or [f"stream {i}" for i in range(len(streams))]
+    for stream, count, name in zip(streams, symbols, names):
+        if count > max_stream_symbols(len(stream)):
+            raise BitstreamError(
+                f"corrupt {name}: {len(stream)} bytes cannot hold the {count} symbols the header's image size "
+                f"implies (at most {max_stream_symbols(len(stream))})"
+            )
 
 
 def write_atomic(path: str | os.PathLike, data: bytes, force: bool = False) -> None:
