@@ -105,7 +105,7 @@ def test_jpeg2000_channel_transforms_equal_lifting_reference(wavelet: str, rng: 
         y = ChannelWaveletPacket(channels, wavelet, levels=2, mode="jpeg2000")(_t(x))
         _assert_close(y, packet, F64_TOL, f"ChWP {wavelet}/C={channels}")
         # the channel DWT is dwt1d along dim 1
-        lo_f, hi_f = dwt1d(_t(x), wavelet, "jpeg2000", dim=1)
+        lo_f, hi_f = dwt1d(_t(x), wavelet, mode="jpeg2000", dim=1)
         y = ChannelDWT(channels, wavelet, levels=1, mode="jpeg2000")(_t(x))
         torch.testing.assert_close(y, torch.cat([lo_f, hi_f], dim=1), rtol=0, atol=1e-12)
 
@@ -151,8 +151,8 @@ def test_channel_transforms_reconstruct_perfectly(wavelet: str, mode: str, rng: 
     shapes = ((3, 16), (2, 16, 5), (2, 16, 7, 9), (1, 16, 3, 4, 5))
     for levels in (1, 2, 3):
         pairs = (
-            (ChannelDWT(16, wavelet, levels, mode), ChannelIDWT(16, wavelet, levels, mode)),
-            (ChannelWaveletPacket(16, wavelet, levels, mode), ChannelWaveletPacketInverse(16, wavelet, levels, mode)),
+            (ChannelDWT(16, wavelet, levels=levels, mode=mode), ChannelIDWT(16, wavelet, levels=levels, mode=mode)),
+            (ChannelWaveletPacket(16, wavelet, levels=levels, mode=mode), ChannelWaveletPacketInverse(16, wavelet, levels=levels, mode=mode)),
         )
         for forward, inverse in pairs:
             for shape in shapes:
@@ -166,8 +166,8 @@ def test_channel_transforms_reconstruct_perfectly(wavelet: str, mode: str, rng: 
 @pytest.mark.parametrize(
     "make",
     (
-        lambda: (ChannelDWT(8, "bior4.4", 1), ChannelIDWT(8, "bior4.4", 1)),
-        lambda: (ChannelDWT(8, "db2", 2, "periodization"), ChannelIDWT(8, "db2", 2, "periodization")),
+        lambda: (ChannelDWT(8, "bior4.4", levels=1), ChannelIDWT(8, "bior4.4", levels=1)),
+        lambda: (ChannelDWT(8, "db2", levels=2, mode="periodization"), ChannelIDWT(8, "db2", levels=2, mode="periodization")),
         lambda: (ChannelWaveletPacket(8, "bior2.2"), ChannelWaveletPacketInverse(8, "bior2.2")),
     ),
 )
@@ -186,7 +186,7 @@ def test_channels_last_input_keeps_values_and_memory_format(make) -> None:
 @pytest.mark.parametrize(("dtype", "rel_tol"), ((torch.float16, 4e-3), (torch.bfloat16, 3e-2)))
 def test_half_precision_channel_transforms_track_float32(dtype: torch.dtype, rel_tol: float) -> None:
     x = torch.randn(2, 16, 6, 5, generator=torch.Generator().manual_seed(1))
-    for module in (ChannelDWT(16, "bior4.4", 2), ChannelWaveletPacket(16, "bior4.4")):
+    for module in (ChannelDWT(16, "bior4.4", levels=2), ChannelWaveletPacket(16, "bior4.4")):
         ref = module(x)
         got = module(x.to(dtype))
         assert got.dtype == dtype
@@ -207,15 +207,15 @@ def test_channel_modules_hold_no_parameters_or_buffers() -> None:
 def test_gradcheck_channel_transforms(wavelet: str, mode: str) -> None:
     x = torch.randn(1, 8, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2), requires_grad=True)
     for module in (
-        ChannelDWT(8, wavelet, 1, mode),
-        ChannelDWT(8, wavelet, 2, mode),
-        ChannelIDWT(8, wavelet, 2, mode),
-        ChannelWaveletPacket(8, wavelet, 2, mode),
-        ChannelWaveletPacketInverse(8, wavelet, 2, mode),
+        ChannelDWT(8, wavelet, levels=1, mode=mode),
+        ChannelDWT(8, wavelet, levels=2, mode=mode),
+        ChannelIDWT(8, wavelet, levels=2, mode=mode),
+        ChannelWaveletPacket(8, wavelet, levels=2, mode=mode),
+        ChannelWaveletPacketInverse(8, wavelet, levels=2, mode=mode),
     ):
         assert gradcheck(module, (x,)), type(module).__name__
     xc = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
-    assert gradcheck(ChannelWaveletPacket(8, wavelet, 2, mode), (xc,))
+    assert gradcheck(ChannelWaveletPacket(8, wavelet, levels=2, mode=mode), (xc,))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,9 +228,9 @@ def test_dwt3d_idwt3d_round_trip_odd_sizes(mode: str, rng: np.random.Generator) 
         for channel_levels in (1, 2):
             for levels, (H, W) in ((1, (13, 10)), (2, (7, 9)), (3, (33, 47))):
                 x = torch.from_numpy(rng.standard_normal((2, 8, H, W))).float()
-                ll, highs = DWT3D(8, wavelet, levels, channel_levels, mode)(x)
+                ll, highs = DWT3D(8, wavelet, levels=levels, channel_levels=channel_levels, mode=mode)(x)
                 assert len(highs) == levels and ll.shape[:2] == (2, 8)
-                rec = IDWT3D(8, wavelet, levels, channel_levels, mode)(ll, highs, size=(H, W))
+                rec = IDWT3D(8, wavelet, levels=levels, channel_levels=channel_levels, mode=mode)(ll, highs, size=(H, W))
                 assert rec.shape == x.shape
                 err = (rec - x).abs().max().item()
                 assert err < 1e-5, f"{wavelet}/{mode}/channel_levels={channel_levels}/levels={levels}: {err:.2e}"

@@ -72,7 +72,7 @@ def test_non_tensor_input_is_a_type_error() -> None:
 
 @pytest.mark.parametrize("band_dtype", (torch.int64, torch.float64))
 def test_detail_bands_of_another_dtype_are_rejected(band_dtype: torch.dtype) -> None:
-    ll, highs = dwt2d(_x(1, 2, 6, 6), "haar", 1)
+    ll, highs = dwt2d(_x(1, 2, 6, 6), "haar", levels=1)
     with pytest.raises((TypeError, ValueError), match=str(band_dtype)):
         idwt2d(ll, [highs[0].to(band_dtype)], "haar")
     low, high = dwt1d(_x(2, 6), "haar")
@@ -108,11 +108,11 @@ def test_wavelet_that_is_not_a_name_is_a_type_error() -> None:
 @pytest.mark.parametrize(
     "call",
     (
-        lambda: dwt2d(_x(1, 1, 4, 4), "haar", 1, "mirror"),
-        lambda: dwt1d(_x(4), "haar", "mirror"),
-        lambda: idwt2d(_x(1, 1, 2, 2), [_x(1, 1, 3, 2, 2)], "haar", "mirror"),
-        lambda: DWT1D("haar", "mirror"),
-        lambda: IDWT2D("haar", "mirror"),
+        lambda: dwt2d(_x(1, 1, 4, 4), "haar", levels=1, mode="mirror"),
+        lambda: dwt1d(_x(4), "haar", mode="mirror"),
+        lambda: idwt2d(_x(1, 1, 2, 2), [_x(1, 1, 3, 2, 2)], "haar", mode="mirror"),
+        lambda: DWT1D("haar", mode="mirror"),
+        lambda: IDWT2D("haar", mode="mirror"),
         lambda: ChannelWaveletPacket(8, "haar", mode="mirror"),
     ),
 )
@@ -125,9 +125,9 @@ def test_unknown_mode_is_a_value_error_naming_it_and_the_choices(call) -> None:
 def test_jpeg2000_with_a_non_symmetric_wavelet_is_a_value_error(wavelet: str) -> None:
     pattern = rf"mode 'jpeg2000' needs symmetric filters .* but '{wavelet}' is not symmetric.*periodization"
     for call in (
-        lambda: dwt2d(_x(1, 1, 6, 6), wavelet, 1, "jpeg2000"),
+        lambda: dwt2d(_x(1, 1, 6, 6), wavelet, levels=1, mode="jpeg2000"),
         lambda: dwt1d(_x(6), wavelet),  # jpeg2000 is the default mode
-        lambda: DWT2D(wavelet, 1, "jpeg2000"),
+        lambda: DWT2D(wavelet, levels=1, mode="jpeg2000"),
         lambda: ChannelDWT(8, wavelet),
         lambda: DWT3D(8, wavelet),
     ):
@@ -174,7 +174,7 @@ def _bad_bands(level: int, expected: tuple[int, ...], given: tuple[int, ...]) ->
 
 
 def test_mismatched_band_shapes_to_idwt2d_are_value_errors() -> None:
-    ll, highs = dwt2d(_x(2, 8, 10, 12), "haar", 2)  # level 1: 5x6, level 2: 3x3
+    ll, highs = dwt2d(_x(2, 8, 10, 12), "haar", levels=2)  # level 1: 5x6, level 2: 3x3
     with pytest.raises(ValueError, match=_bad_bands(1, (2, 8, 3, 3, 3), (2, 8, 3, 5, 6))):
         idwt2d(ll, [highs[0]], "haar")
     with pytest.raises(ValueError, match=_bad_bands(2, (2, 8, 3, 3, 3), (2, 8, 2, 3, 3))):
@@ -194,21 +194,29 @@ def test_mismatched_band_shapes_to_idwt2d_are_value_errors() -> None:
 
 
 def test_inconsistent_size_is_a_value_error() -> None:
-    ll, highs = dwt2d(_x(1, 2, 9, 6), "bior4.4", 1)  # bands 5x3
+    ll, carried = dwt2d(_x(1, 2, 9, 6), "bior4.4", levels=1)  # bands 5x3
+    highs = list(carried)  # plain bands: the size comes from size= alone
     with pytest.raises(ValueError, match=r"output size \(12, 6\) is inconsistent with level-1 bands of size \(5, 3\)"):
         idwt2d(ll, highs, "bior4.4", size=(12, 6))
     with pytest.raises(ValueError, match=r"axis 1"):
         idwt2d(ll, highs, "bior4.4", size=(9, 8))
     with pytest.raises(ValueError, match=r"inconsistent"):
         IDWT2D("bior4.4")(ll, highs, size=(8, 8))  # 8 -> 4 bands, not 5
-    low, high = dwt1d(_x(9), "bior4.4", "symmetric")  # pywt length (9 + 9) // 2 = 9
+    # bands that carry their size: another size, wavelet or mode is a contradiction
+    with pytest.raises(ValueError, match=r"size=\(10, 6\) disagrees with the coefficients, .* size=\(9, 6\)"):
+        idwt2d(ll, carried, size=(10, 6))
+    with pytest.raises(ValueError, match=r"wavelet='haar' disagrees .* wavelet='bior4.4'"):
+        IDWT2D("haar")(ll, carried)
+    with pytest.raises(ValueError, match=r"mode='periodization' disagrees .* mode='jpeg2000'"):
+        idwt2d(ll, carried, mode="periodization")
+    low, high = dwt1d(_x(9), "bior4.4", mode="symmetric")  # pywt length (9 + 9) // 2 = 9
     with pytest.raises(ValueError, match=r"size 4 does not give bands of length 9 for 'bior4.4'/'symmetric'"):
-        idwt1d(low, high, "bior4.4", "symmetric", size=4)
+        idwt1d(low, high, "bior4.4", mode="symmetric", size=4)
 
 
 @pytest.mark.parametrize("size", ((9, 6, 1), (9,)))
 def test_size_of_the_wrong_length_is_a_value_error(size: tuple[int, ...]) -> None:
-    ll, highs = dwt2d(_x(1, 2, 9, 6), "haar", 1)
+    ll, highs = dwt2d(_x(1, 2, 9, 6), "haar", levels=1)
     with pytest.raises(ValueError, match=r"size"):
         idwt2d(ll, highs, "haar", size=size)
 
@@ -220,10 +228,9 @@ def test_size_of_the_wrong_length_is_a_value_error(size: tuple[int, ...]) -> Non
 @pytest.mark.parametrize(
     ("call", "name", "given"),
     (
-        (lambda: dwt2d(_x(1, 1, 4, 4), "haar", 0), "levels", "0"),
-        (lambda: dwt2d(_x(1, 1, 4, 4), "haar", -1), "levels", "-1"),
-        (lambda: dwt2d(_x(1, 1, 4, 4), "haar", 1.5), "levels", "1.5"),
-        (lambda: DWT2D("haar", 0), "levels", "0"),
+        (lambda: dwt2d(_x(1, 1, 4, 4), "haar", levels=0), "levels", "0"),
+        (lambda: dwt2d(_x(1, 1, 4, 4), "haar", levels=-1), "levels", "-1"),
+        (lambda: DWT2D("haar", levels=0), "levels", "0"),
         (lambda: ChannelDWT(8, levels=0), "levels", "0"),
         (lambda: ChannelWaveletPacket(8, levels=0), "levels", "0"),
         (lambda: DWT3D(8, levels=0), "levels", "0"),
@@ -233,6 +240,20 @@ def test_size_of_the_wrong_length_is_a_value_error(size: tuple[int, ...]) -> Non
 )
 def test_non_positive_counts_are_value_errors(call, name: str, given: str) -> None:
     with pytest.raises(ValueError, match=rf"{name} must be an integer >= 1, got {given}"):
+        call()
+
+
+@pytest.mark.parametrize(
+    "call",
+    (
+        lambda: dwt2d(_x(1, 1, 4, 4), "haar", levels=1.5),
+        lambda: dwt2d(_x(1, 1, 4, 4), "haar", levels=True),
+        lambda: DWT2D("haar", levels="2"),
+        lambda: ChannelDWT(8.0),
+    ),
+)
+def test_counts_of_the_wrong_type_are_type_errors(call) -> None:
+    with pytest.raises(TypeError, match=r"must be an integer >= 1, got (float|bool|str)"):
         call()
 
 

@@ -39,13 +39,15 @@ def _conv_params(cin: int, cout: int, k: int, groups: int = 1) -> int:
 
 
 def _expected_weconv3d_params(
-    cin: int, cout: int, *, stride: int = 1, transposed: bool = False, levels: int = 2, channel_levels: int = 1,
+    cin: int, cout: int, *, stride: int = 1, upsample: str | None = None, levels: int = 2, channel_levels: int = 1,
     lf_kernel: int = 3, hf_kernel: int = 1, lf_bands: str = "spatial", separate_channel_groups: bool = False,
-    upsample: str = "subpixel", kernel_size: int = 3,
+    kernel_size: int = 3,
 ) -> int:
-    """The parameter count of WeConv3D (norm=None) from its definition, conv by conv."""
+    """The parameter count of WeConv3D (norm=None) from its definition, conv by conv: with
+    ``separate_channel_groups`` one conv per channel group (G = 2**channel_levels groups) on every
+    band, the three orientations of a group sharing it."""
     groups = 2**channel_levels if separate_channel_groups else 1
-    if not transposed:
+    if upsample is None:
         head = _conv_params(cin, cout, kernel_size)
         skip = 0 if (cin == cout and stride == 1) else _conv_params(cin, cout, 1)
     else:
@@ -56,8 +58,9 @@ def _expected_weconv3d_params(
         low = _conv_params(cout, cout, lf_kernel, groups)
     else:
         c_low = cout >> channel_levels
-        low = _conv_params(c_low, c_low, lf_kernel) + _conv_params(cout - c_low, cout - c_low, hf_kernel)
-    high = levels * _conv_params(3 * cout, 3 * cout, hf_kernel, 3 * groups if groups > 1 else 1)
+        low = _conv_params(c_low, c_low, lf_kernel) + _conv_params(cout - c_low, cout - c_low, hf_kernel,
+                                                                   max(1, groups - 1))
+    high = levels * _conv_params(3 * cout, 3 * cout, hf_kernel, groups)
     return head + skip + low + high
 
 
@@ -132,7 +135,7 @@ def test_transposed_shape_matches_conv_transpose2d(layer: str, upsample: str, si
     x = _randn(2, 6, *size)
     ref = nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1)(x)
     cls = WeConv3D if layer == "weconv3d" else WeConv2D
-    m = cls(6, 4, stride=2, transposed=True, upsample=upsample)
+    m = cls(6, 4, upsample=upsample)
     y = m(x)
     assert y.shape == ref.shape == (2, 4, 2 * size[0], 2 * size[1])
     assert m.output_size(size) == tuple(y.shape[-2:])
@@ -161,7 +164,8 @@ GRAD_X_SMALL = _randn(1, 4, 3, 5, dtype=torch.float64, seed=3)
 @pytest.mark.parametrize("form", ["s1", "s2", "up"])
 def test_weconv3d_gradcheck_input(form: str, levels: int, channel_levels: int, lf_bands: str) -> None:
     stride = 1 if form == "s1" else 2
-    m = _build(lambda: WeConv3D(4, 4, stride=stride, transposed=form == "up", levels=levels,
+    up = {"upsample": "subpixel"} if form == "up" else {"stride": stride}
+    m = _build(lambda: WeConv3D(4, 4, **up, levels=levels,
                                 channel_levels=channel_levels, lf_bands=lf_bands, hf_kernel=3)).double()
     # The full Jacobian (small input) for one representative configuration per form; random
     # projections of it (fast mode, which catches a wrong entry with probability 1) for the rest.
@@ -175,7 +179,7 @@ def test_weconv3d_gradcheck_input(form: str, levels: int, channel_levels: int, l
 @pytest.mark.parametrize("layer", ["weconv3d-up", "weconv3d-s2", "weconv2d-s2", "weconv2d-up"])
 def test_layer_gradcheck_input_and_parameters(layer: str, norm: str | None, mode: str) -> None:
     kind, form = layer.split("-")
-    kwargs = dict(stride=2, transposed=form == "up", norm=norm, mode=mode)
+    kwargs = dict(upsample="subpixel", norm=norm, mode=mode) if form == "up" else dict(stride=2, norm=norm, mode=mode)
     if kind == "weconv3d":
         m = _build(lambda: WeConv3D(4, 4, levels=2, channel_levels=1, separate_channel_groups=True, **kwargs))
     else:
@@ -257,7 +261,7 @@ def _manual_weconv3d(m: WeConv3D, x: torch.Tensor, upsample: str) -> torch.Tenso
     """WeConv3D forward from public transforms and the module's conv weights (no module call)."""
     C, J, Lc = m.out_channels, m.levels, m.channel_levels
     k = m.head.kernel_size[0] if isinstance(m.head, (nn.Conv2d, nn.ConvTranspose2d)) else m.head[0].kernel_size[0]
-    if not m.transposed:
+    if m.upsample is None:
         t = F.conv2d(x, m.head.weight, m.head.bias, stride=m.stride, padding=k // 2)
     elif upsample == "transposed":
         t = F.conv_transpose2d(x, m.head.weight, m.head.bias, stride=2, padding=k // 2, output_padding=1)
@@ -266,8 +270,8 @@ def _manual_weconv3d(m: WeConv3D, x: torch.Tensor, upsample: str) -> torch.Tenso
     t = F.leaky_relu(t, 0.01)
     size = tuple(t.shape[-2:])
     if Lc:
-        t = ChannelDWT(C, m.wavelet, Lc, m.mode)(t)
-    ll, highs = DWT2D(m.wavelet, J, m.mode)(t)
+        t = ChannelDWT(C, m.wavelet, levels=Lc, mode=m.mode)(t)
+    ll, highs = DWT2D(m.wavelet, levels=J, mode=m.mode)(t)
 
     def conv(z: torch.Tensor, c: nn.Conv2d) -> torch.Tensor:
         return F.conv2d(z, c.weight, c.bias, padding=c.kernel_size[0] // 2, groups=c.groups)
@@ -281,10 +285,10 @@ def _manual_weconv3d(m: WeConv3D, x: torch.Tensor, upsample: str) -> torch.Tenso
     for h, c in zip(highs, m.hf_convs):
         n, _, _, hh, ww = h.shape
         new_highs.append(conv(h.reshape(n, 3 * C, hh, ww), c).reshape(n, C, 3, hh, ww))
-    y = IDWT2D(m.wavelet, m.mode)(ll, new_highs, size)
+    y = IDWT2D(m.wavelet, mode=m.mode)(ll, new_highs, size=size)
     if Lc:
-        y = ChannelIDWT(C, m.wavelet, Lc, m.mode)(y)
-    if m.transposed:
+        y = ChannelIDWT(C, m.wavelet, levels=Lc, mode=m.mode)(y)
+    if m.upsample is not None:
         skip = F.pixel_shuffle(F.conv2d(x, m.skip[0].weight, m.skip[0].bias), 2)
     elif isinstance(m.skip, nn.Identity):
         skip = x
@@ -298,8 +302,8 @@ def _manual_weconv3d(m: WeConv3D, x: torch.Tensor, upsample: str) -> torch.Tenso
     [
         dict(cin=8, cout=8, stride=1, levels=2, channel_levels=1, lf_bands="spatial"),
         dict(cin=6, cout=8, stride=2, levels=2, channel_levels=2, lf_bands="channel_low", hf_kernel=3),
-        dict(cin=8, cout=4, stride=2, transposed=True, levels=1, channel_levels=1, upsample="subpixel"),
-        dict(cin=8, cout=4, stride=2, transposed=True, levels=3, channel_levels=0, upsample="transposed"),
+        dict(cin=8, cout=4, levels=1, channel_levels=1, upsample="subpixel"),
+        dict(cin=8, cout=4, levels=3, channel_levels=0, upsample="transposed"),
         dict(cin=4, cout=8, stride=2, levels=2, channel_levels=1, separate_channel_groups=True, mode="periodization"),
     ],
 )
@@ -358,9 +362,9 @@ def _manual_chwdtb(m: ChWDTB, x: torch.Tensor) -> torch.Tensor:
     C = m.dim
     t = x.permute(0, 2, 3, 1)
     normed = m.norm1(t).permute(0, 3, 1, 2)
-    coeffs = ChannelDWT(C, m.wavelet, m.channel_levels, m.mode)(normed).permute(0, 2, 3, 1)
+    coeffs = ChannelDWT(C, m.wavelet, levels=m.channel_levels, mode=m.mode)(normed).permute(0, 2, 3, 1)
     att = _naive_window_attention(m, coeffs).permute(0, 3, 1, 2)
-    t = t + ChannelIDWT(C, m.wavelet, m.channel_levels, m.mode)(att).permute(0, 2, 3, 1)
+    t = t + ChannelIDWT(C, m.wavelet, levels=m.channel_levels, mode=m.mode)(att).permute(0, 2, 3, 1)
     t = t + m.mlp(m.norm2(t))
     return t.permute(0, 3, 1, 2)
 
@@ -397,7 +401,7 @@ def test_chwdtb_unshifted_windows_are_independent() -> None:
 LAYERS = {
     "weconv3d-s2": lambda: WeConv3D(8, 16, stride=2, levels=2, channel_levels=1),
     "weconv3d-gdn": lambda: WeConv3D(8, 8, norm="gdn", lf_bands="channel_low"),
-    "weconv3d-up": lambda: WeConv3D(16, 8, stride=2, transposed=True),
+    "weconv3d-up": lambda: WeConv3D(16, 8, upsample="subpixel"),
     "weconv2d-s2": lambda: WeConv2D(8, 16, stride=2),
     "chwdtb": lambda: ChWDTB(16, num_heads=2, window_size=4, shift=True),
 }
@@ -491,16 +495,16 @@ def test_loss_falls_on_a_fixed_batch(name: str) -> None:
 # parameter counts
 
 COUNT_CONFIGS = [
-    dict(cin=cin, cout=cout, levels=levels, channel_levels=cl, stride=stride, transposed=tr, lf_bands=lfb)
-    for (cin, cout), levels, cl, (stride, tr), lfb in itertools.product(
-        [(16, 16), (16, 32), (32, 16), (128, 128)], [1, 2, 3], [0, 1, 2], [(1, False), (2, False), (2, True)],
+    dict(cin=cin, cout=cout, levels=levels, channel_levels=cl, stride=stride, upsample=up, lf_bands=lfb)
+    for (cin, cout), levels, cl, (stride, up), lfb in itertools.product(
+        [(16, 16), (16, 32), (32, 16), (128, 128)], [1, 2, 3], [0, 1, 2], [(1, None), (2, None), (1, "subpixel")],
         ["spatial", "channel_low"],
     )
 ] + [
-    dict(cin=16, cout=32, levels=2, channel_levels=cl, stride=2, transposed=tr, lf_bands=lfb,
-         separate_channel_groups=True, upsample=up)
-    for cl, (tr, up), lfb in itertools.product([1, 2], [(False, "subpixel"), (True, "subpixel"), (True, "transposed")],
-                                               ["spatial", "channel_low"])
+    dict(cin=16, cout=32, levels=2, channel_levels=cl, stride=stride, upsample=up, lf_bands=lfb,
+         separate_channel_groups=True)
+    for cl, (stride, up), lfb in itertools.product([1, 2], [(2, None), (1, "subpixel"), (1, "transposed")],
+                                                   ["spatial", "channel_low"])
 ]
 
 
@@ -564,8 +568,8 @@ def test_bad_input_raises(factory, x, exc, message: str) -> None:
         (lambda: WeConv3D(4, 8, lf_kernel=4), ValueError, r"lf_kernel .* odd .* got 4"),
         (lambda: WeConv3D(4, 8, hf_kernel=0), ValueError, r"hf_kernel .* odd .* got 0"),
         (lambda: WeConv3D(4, 8, stride=3), ValueError, r"stride must be 1 or 2, got 3"),
-        (lambda: WeConv3D(4, 8, transposed=True, stride=1), ValueError, r"needs stride=2, got stride=1"),
-        (lambda: WeConv2D(4, 8, transposed=True), ValueError, r"needs stride=2, got stride=1"),
+        (lambda: WeConv3D(4, 8, upsample="subpixel", stride=2), ValueError, r"takes no stride .* got stride=2"),
+        (lambda: WeConv2D(4, 8, upsample="transposed", stride=2), ValueError, r"takes no stride .* got stride=2"),
         (lambda: WeConv3D(4, 8, levels=0), ValueError, r"levels must be an integer >= 1, got 0"),
         (lambda: WeConv3D(4, 8, channel_levels=-1), ValueError, r"channel_levels must be an integer >= 0, got -1"),
         (lambda: WeConv3D(4, 8, wavelet="nope"), ValueError, r"nope"),
@@ -574,7 +578,7 @@ def test_bad_input_raises(factory, x, exc, message: str) -> None:
         (lambda: WeConv3D(4, 8, norm="weird"), ValueError, r"unknown norm 'weird'"),
         (lambda: WeConv3D(4, 8, act="weird"), ValueError, r"unknown activation 'weird'"),
         (lambda: WeConv3D(4, 8, lf_bands="all"), ValueError, r"lf_bands must be .* got 'all'"),
-        (lambda: WeConv3D(4, 8, transposed=True, stride=2, upsample="nearest"), ValueError, r"upsample .* 'nearest'"),
+        (lambda: WeConv3D(4, 8, upsample="nearest"), ValueError, r"upsample must be one of .* got 'nearest'"),
         (lambda: ChWDTB(10, num_heads=4), ValueError, r"divisible by num_heads, got dim=10, num_heads=4"),
         (lambda: ChWDTB(6, num_heads=2, channel_levels=2), ValueError, r"divisible by 4, got 6"),
         (lambda: ChWDTB(8, num_heads=2, window_size=0), ValueError, r"window_size must be an integer >= 1, got 0"),

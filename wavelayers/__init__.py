@@ -1,5 +1,6 @@
 """wavelayers: exact discrete wavelet transforms and wavelet-domain layers for PyTorch."""
 from . import functional
+from .coeffs import DetailBands, WaveletCoeffs1D, WaveletCoeffs2D
 from .functional import dwt1d, dwt2d, idwt1d, idwt2d
 from .layers import GDN, ChWDTB, WeConv2D, WeConv3D
 from .operators import MODES, band_length
@@ -25,6 +26,7 @@ __all__ = [
     "ChannelDWT", "ChannelIDWT", "ChannelWaveletPacket", "ChannelWaveletPacketInverse",
     "WeConv2D", "WeConv3D", "ChWDTB", "GDN",
     "dwt1d", "idwt1d", "dwt2d", "idwt2d", "functional", "MODES", "band_length",
+    "WaveletCoeffs2D", "WaveletCoeffs1D", "DetailBands",
     "WaveletDownsample", "WaveletUpsample", "FloorDownsample",
     "replace_downsampling", "replace_upsampling", "RewriteReport", "Replacement", "SkippedSite",
 ]

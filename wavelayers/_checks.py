@@ -1,5 +1,14 @@
-"""Argument and input validation shared by the public API."""
+"""Argument and input validation shared by the public API.
+
+The rule (docs/guide.md, "Errors"): a TypeError when an argument has the wrong *type* (not a
+tensor, an integer tensor, a float where an int is due, a name that is not a str, a module
+instance where a class is due); a ValueError when the type is right but the *value* is not (a
+rank, shape, channel count, size, range or name the call cannot use). Messages name what was
+expected and what was given.
+"""
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -22,9 +31,38 @@ def check_channels(x: torch.Tensor, expected: int, name: str = "input") -> None:
 
 
 def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """``value`` as an int >= ``minimum``: TypeError for a non-int (bool, float), ValueError below."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, torch.SymInt)) and not isinstance(v, bool)
+
+
+def check_size(size: object, name: str, length: int) -> tuple[int, ...]:
+    """A spatial size of ``length`` positive ints (an int is accepted for ``length == 1``)."""
+    if length == 1 and _is_int(size):
+        size = (size,)
+    what = "an int >= 1" if length == 1 else f"a sequence of {length} ints >= 1 such as (H, W)"
+    if not isinstance(size, Sequence) or isinstance(size, str) or not all(_is_int(v) for v in size):
+        raise TypeError(f"{name} must be {what}, got {size!r}")
+    if len(size) != length or any(v < 1 for v in size):
+        raise ValueError(f"{name} must be {what}, got {tuple(size)!r}")
+    return tuple(size)
+
+
+def check_dim(dim: object, x: torch.Tensor) -> int:
+    """``dim`` as a non-negative axis index of ``x``."""
+    if not _is_int(dim):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__} {dim!r}")
+    r = x.dim()
+    if not -r <= dim < r:
+        raise ValueError(f"dim must be in [{-r}, {r}) for a {r}-D input, got {dim}")
+    return dim % r
 
 
 def is_channels_last(x: torch.Tensor) -> bool:

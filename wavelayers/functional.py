@@ -3,10 +3,14 @@
 Conventions
 -----------
 * 2D transforms act on the last two axes of ``(N, C, H, W)`` tensors (any leading axes work).
-* ``dwt2d`` returns ``(ll, highs)``: ``ll`` is the coarsest approximation and ``highs[j]`` the
-  detail bands of level ``j + 1`` (``highs[0]`` is the finest), shaped ``(N, C, 3, h_j, w_j)``
-  with the bands in PyWavelets' order ``(cH, cV, cD)`` = (high along H, high along W, both).
-* ``idwt2d(ll, highs, size=(H, W))`` inverts it; ``size`` restores odd input sizes exactly.
+* ``dwt2d`` returns ``(ll, highs)`` (a :class:`~wavelayers.coeffs.WaveletCoeffs2D`): ``ll`` is
+  the coarsest approximation and ``highs[j]`` the detail bands of level ``j + 1`` (``highs[0]``
+  is the finest), shaped ``(N, C, 3, h_j, w_j)`` with the bands in PyWavelets' order
+  ``(cH, cV, cD)`` = (high along H, high along W, both).
+* ``idwt2d(ll, highs)`` inverts it exactly, odd sizes included: ``highs`` remembers the input
+  size, wavelet and mode. Bands in a plain list need ``size=(H, W)``; no inverse guesses a size.
+* Arguments: the data and the wavelet are positional, everything else is keyword-only (the
+  pre-0.2 positional spellings still work for one release, with a DeprecationWarning).
 
 All transforms are matrix products with exact float64-built operators (see
 :mod:`wavelayers.operators`), so gradients are exact and any floating dtype works.
@@ -16,11 +20,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int, check_tensor
+from ._checks import check_dim, check_positive_int, check_size, check_tensor
+from ._deprecation import keyword_only_after
+from .coeffs import DetailBands, WaveletCoeffs1D, WaveletCoeffs2D
 from .operators import NON_EXPANSIVE_MODES, Block, band_length, check_mode, operator_blocks
 from .wavelets import canonical_name, filter_bank
 
-__all__ = ["dwt1d", "idwt1d", "dwt2d", "idwt2d", "dwt2d_sizes"]
+__all__ = ["dwt1d", "idwt1d", "dwt2d", "idwt2d", "dwt2d_sizes", "WaveletCoeffs1D", "WaveletCoeffs2D", "DetailBands"]
 
 
 @torch.compiler.assume_constant_result
@@ -66,30 +72,67 @@ def _apply_along(x: Tensor, blocks: tuple[Block, ...], dim: int) -> Tensor:
     return y.reshape(*shape[:dim], y.shape[1], *shape[dim + 1 :])
 
 
-def dwt1d(x: Tensor, wavelet: str = "haar", mode: str = "jpeg2000", dim: int = -1) -> tuple[Tensor, Tensor]:
-    """One-level DWT along ``dim``; returns ``(low, high)``, each of length ``band_length(n)``."""
+@keyword_only_after(("x", "wavelet"), ("x", "wavelet", "mode", "dim"))
+def dwt1d(x: Tensor, wavelet: str = "haar", *, mode: str = "jpeg2000", dim: int = -1) -> WaveletCoeffs1D:
+    """One-level DWT along ``dim``: ``(..., n, ...) -> (low, high)``, each ``(..., m, ...)`` with
+    ``m = band_length(n)``. Returns a :class:`WaveletCoeffs1D` (unpacks as ``low, high``) that
+    remembers ``n``, ``dim``, the wavelet and the mode for :func:`idwt1d`."""
     check_tensor(x, "x", tuple(range(1, 9)), "(..., n, ...)")
     name = _resolve(wavelet, mode)
+    dim = check_dim(dim, x)
     n = x.shape[dim]
     A, _ = operator_blocks(name, mode, n, x.device, x.dtype)
     y = _apply_along(x, A, dim)
     m = _rows(A) // 2
-    return y.narrow(dim, 0, m), y.narrow(dim, m, m)
+    return WaveletCoeffs1D(y.narrow(dim, 0, m), y.narrow(dim, m, m), size=n, dim=dim, wavelet=name, mode=mode)
 
 
+@keyword_only_after(("low", "high", "wavelet"), ("low", "high", "wavelet", "mode", "dim", "size"))
 def idwt1d(
-    low: Tensor, high: Tensor, wavelet: str = "haar", mode: str = "jpeg2000", dim: int = -1, size: int | None = None
+    low: Tensor | WaveletCoeffs1D,
+    high: Tensor | None = None,
+    wavelet: str | None = None,
+    *,
+    mode: str | None = None,
+    dim: int | None = None,
+    size: int | None = None,
 ) -> Tensor:
-    """Inverse of :func:`dwt1d`; ``size`` is the original length (default: ``2 * m``, or
-    PyWavelets' ``2m - L + 2`` for expansive modes)."""
+    """Inverse of :func:`dwt1d`: ``idwt1d(coeffs)`` with the :class:`WaveletCoeffs1D` it returned
+    (``idwt1d(coeffs, "haar")`` also works), or ``idwt1d(low, high, wavelet, size=n)``.
+
+    ``wavelet``, ``mode``, ``dim`` and ``size`` default to what the coefficients carry (plain
+    tensors: ``"haar"``, ``"jpeg2000"``, ``-1``, and ``size`` is required: bands of ``m``
+    samples come from two possible lengths). A value that disagrees with the carried one is a
+    ValueError."""
+    carried: WaveletCoeffs1D | None = None
+    if isinstance(low, WaveletCoeffs1D):
+        if isinstance(high, str) and wavelet is None:
+            wavelet, high = high, None
+        if high is not None:
+            raise TypeError("pass the WaveletCoeffs1D that dwt1d returned or (low, high), not both")
+        carried, (low, high) = low, low
+    elif high is None:
+        raise TypeError("idwt1d needs the WaveletCoeffs1D that dwt1d returned, or both bands (low, high)")
     check_tensor(low, "low", tuple(range(1, 9)), "(..., m, ...)")
     check_tensor(high, "high", tuple(range(1, 9)), "(..., m, ...)")
     _check_same_dtype(high, low, "high")
     if high.shape != low.shape:
         raise ValueError(f"low and high bands must have the same shape, got {tuple(low.shape)} and {tuple(high.shape)}")
-    name = _resolve(wavelet, mode)
+    if carried is not None:
+        wavelet = _agree("wavelet", wavelet, carried.wavelet, canonical_name)
+        mode = _agree("mode", mode, carried.mode)
+        dim = _agree("dim", None if dim is None else check_dim(dim, low), carried.dim)
+        size = _agree("size", None if size is None else check_size(size, "size", 1)[0], carried.size)
+    name = _resolve("haar" if wavelet is None else wavelet, "jpeg2000" if mode is None else mode)
+    mode = "jpeg2000" if mode is None else mode
+    dim = check_dim(-1 if dim is None else dim, low)
     m = low.shape[dim]
-    n = _natural_size(m, name, mode) if size is None else size
+    if size is None:
+        raise ValueError(
+            f"idwt1d cannot know the signal length from plain bands of {m} samples (they come from "
+            f"{_possible_lengths(m, name, mode)}): pass size=<input length> or the WaveletCoeffs1D that dwt1d returned"
+        )
+    n = check_size(size, "size", 1)[0]
     if band_length(n, name, mode) != m:
         raise ValueError(f"size {n} does not give bands of length {m} for {name!r}/{mode!r}")
     _, S = operator_blocks(name, mode, n, low.device, low.dtype)
@@ -101,23 +144,33 @@ def _check_same_dtype(t: Tensor, ref: Tensor, name: str) -> None:
         raise TypeError(f"{name} must have the dtype of the approximation band ({ref.dtype}), got {t.dtype}")
 
 
-def _natural_size(m: int, wavelet: str, mode: str) -> int:
-    """Default output length for bands of length ``m``: ``2m`` (non-expansive modes) or
-    PyWavelets' ``2m - L + 2`` (expansive modes)."""
+def _possible_lengths(m: int, wavelet: str, mode: str) -> str:
+    """The input lengths whose bands have ``m`` samples, for an error message."""
     if mode in NON_EXPANSIVE_MODES:
-        return 2 * m
-    return max(1, 2 * m - _filter_length(wavelet) + 2)
+        lengths = [n for n in (2 * m - 1, 2 * m) if n >= 1]
+    else:
+        L = filter_bank(wavelet).length
+        lengths = [n for n in (2 * m - L + 1, 2 * m - L + 2) if n >= 1]
+    return " or ".join(str(n) for n in lengths) + " samples"
 
 
-@torch.compiler.assume_constant_result
-def _filter_length(wavelet: str) -> int:
-    return filter_bank(wavelet).length
+def _agree(name: str, given: object, carried: object, canon=None) -> object:
+    """The carried value of ``name``, checked against an explicitly given one."""
+    if given is None:
+        return carried
+    if (canon(given) if canon else given) != carried:
+        raise ValueError(f"{name}={given!r} disagrees with the coefficients, which were made with {name}={carried!r}")
+    return carried
 
 
-def dwt2d_sizes(size: tuple[int, int], wavelet: str, mode: str, levels: int) -> list[tuple[int, int]]:
+@keyword_only_after(("size", "wavelet"), ("size", "wavelet", "mode", "levels"))
+def dwt2d_sizes(
+    size: tuple[int, int], wavelet: str = "haar", *, levels: int = 1, mode: str = "jpeg2000"
+) -> list[tuple[int, int]]:
     """Spatial sizes ``[(H0, W0), (H1, W1), ...]`` of the LL band at each level (level 0 = input)."""
     name = _resolve(wavelet, mode)
-    sizes = [tuple(size)]
+    check_positive_int(levels, "levels")
+    sizes = [check_size(size, "size", 2)]
     for _ in range(levels):
         h, w = sizes[-1]
         sizes.append((band_length(h, name, mode), band_length(w, name, mode)))
@@ -144,8 +197,13 @@ def _idwt2_level(ll: Tensor, highs: Tensor, size: tuple[int, int], name: str, mo
     return _apply_rows(_apply_last(y, Sw), Sh)
 
 
-def dwt2d(x: Tensor, wavelet: str = "haar", levels: int = 1, mode: str = "jpeg2000") -> tuple[Tensor, list[Tensor]]:
-    """Multi-level 2D DWT of ``x`` (..., H, W) -> ``(ll, [highs_level1, ..., highs_levelJ])``."""
+@keyword_only_after(("x", "wavelet"), ("x", "wavelet", "levels", "mode"))
+def dwt2d(x: Tensor, wavelet: str = "haar", *, levels: int = 1, mode: str = "jpeg2000") -> WaveletCoeffs2D:
+    """Multi-level 2D DWT of ``x`` (..., H, W) -> ``(ll, [highs_level1, ..., highs_levelJ])``.
+
+    Returns a :class:`WaveletCoeffs2D` (unpacks as ``ll, highs``); ``highs`` is a
+    :class:`DetailBands` list that remembers ``(H, W)``, the wavelet and the mode, so
+    ``idwt2d(ll, highs)`` restores odd sizes exactly."""
     check_tensor(x, "x", tuple(range(2, 9)), "(..., H, W)")
     check_positive_int(levels, "levels")
     name = _resolve(wavelet, mode)
@@ -154,24 +212,46 @@ def dwt2d(x: Tensor, wavelet: str = "haar", levels: int = 1, mode: str = "jpeg20
     for _ in range(levels):
         ll, h = _dwt2_level(ll, name, mode)
         highs.append(h)
-    return ll.contiguous(), highs
+    bands = DetailBands(highs, size=(x.shape[-2], x.shape[-1]), wavelet=name, mode=mode)
+    return WaveletCoeffs2D(ll.contiguous(), bands)
 
 
+@keyword_only_after(("ll", "highs", "wavelet"), ("ll", "highs", "wavelet", "mode", "size"))
 def idwt2d(
-    ll: Tensor,
-    highs: list[Tensor] | tuple[Tensor, ...],
-    wavelet: str = "haar",
-    mode: str = "jpeg2000",
+    ll: Tensor | WaveletCoeffs2D,
+    highs: list[Tensor] | tuple[Tensor, ...] | None = None,
+    wavelet: str | None = None,
+    *,
+    mode: str | None = None,
     size: tuple[int, int] | None = None,
 ) -> Tensor:
-    """Inverse of :func:`dwt2d`. ``size`` is the input's ``(H, W)``; without it the finest level
-    returns its natural (even, for non-expansive modes) size."""
+    """Inverse of :func:`dwt2d`: ``idwt2d(ll, highs)`` or ``idwt2d(coeffs)`` with what it returned
+    (``idwt2d(coeffs, "haar")`` also works) -> ``(..., H, W)``.
+
+    ``wavelet``, ``mode`` and ``size`` (the input's ``(H, W)``) default to what ``highs`` carries
+    (a :class:`DetailBands`); for bands in a plain list or tuple they default to ``"haar"`` and
+    ``"jpeg2000"``, and ``size`` is required, since bands of ``m`` samples come from two possible
+    sizes. A value that disagrees with the carried one is a ValueError. Intermediate level sizes
+    are read from the detail bands."""
+    if isinstance(ll, WaveletCoeffs2D):
+        if isinstance(highs, str) and wavelet is None:
+            wavelet, highs = highs, None
+        if highs is not None:
+            raise TypeError("pass the WaveletCoeffs2D that dwt2d returned or (ll, highs), not both")
+        ll, highs = ll
     check_tensor(ll, "ll", tuple(range(2, 9)), "(..., h, w)")
+    if not isinstance(highs, (list, tuple)):
+        raise TypeError(f"highs must be the list of detail bands that dwt2d returned, got {type(highs).__name__}")
     if len(highs) == 0:
         raise ValueError("highs must hold at least one level of detail bands")
-    if size is not None and len(size) != 2:
-        raise ValueError(f"size must be the (H, W) of the input, got {tuple(size)!r}")
-    name = _resolve(wavelet, mode)
+    if size is not None:
+        size = check_size(size, "size", 2)
+    if isinstance(highs, DetailBands):
+        wavelet = _agree("wavelet", wavelet, highs.wavelet, canonical_name)
+        mode = _agree("mode", mode, highs.mode)
+        size = _agree("size", size, highs.size)
+    mode = "jpeg2000" if mode is None else mode
+    name = _resolve("haar" if wavelet is None else wavelet, mode)
     x = ll
     for j in range(len(highs) - 1, -1, -1):
         h = check_tensor(highs[j], f"highs[{j}]", tuple(range(3, 10)), "(..., 3, h, w)")
@@ -184,10 +264,14 @@ def idwt2d(
             )
         if j > 0:
             target = (highs[j - 1].shape[-2], highs[j - 1].shape[-1])
-        elif size is not None:
-            target = (int(size[0]), int(size[1]))
+        elif size is None:
+            raise ValueError(
+                f"idwt2d cannot know the output size from detail bands in a plain {type(highs).__name__} "
+                f"(level-1 bands of size {tuple(h.shape[-2:])} come from more than one input size): pass "
+                f"size=(H, W) of the input, or the coefficients dwt2d returned (ll, highs) unchanged"
+            )
         else:
-            target = (_natural_size(x.shape[-2], name, mode), _natural_size(x.shape[-1], name, mode))
+            target = size
         for axis, (n, m) in enumerate(zip(target, x.shape[-2:])):
             if band_length(n, name, mode) != m:
                 raise ValueError(

@@ -19,9 +19,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_channels, check_positive_int, check_tensor
+from ._checks import check_channels, check_positive_int, check_size, check_tensor
+from ._deprecation import keyword_only_after
 from .functional import dwt2d, idwt2d
-from .operators import check_mode
+from .operators import band_length, check_mode
 from .wavelets import canonical_name
 
 __all__ = ["WaveletDownsample", "WaveletUpsample", "FloorDownsample"]
@@ -39,18 +40,20 @@ class WaveletDownsample(nn.Module):
 
     Args:
         channels: expected input channels (checked at forward when given; ``None``: any).
+        wavelet: wavelet name (default ``"bior4.4"``, see docs/guide.md).
         stride: 2 (down-sample) or 1 (identity).
-        wavelet, mode: wavelet name and a non-expansive boundary mode ('jpeg2000', 'periodization').
+        mode: a non-expansive boundary mode ('jpeg2000', 'periodization').
         device, dtype: accepted for timm's factory calls; unused (the module holds no tensors).
     """
 
+    @keyword_only_after(("channels", "wavelet"), ("channels", "stride", "wavelet", "mode"), wavelet_slot=1)
     def __init__(
         self,
         channels: int | None = None,
-        stride: int = 2,
         wavelet: str = "bior4.4",
-        mode: str = "jpeg2000",
         *,
+        stride: int = 2,
+        mode: str = "jpeg2000",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -72,7 +75,7 @@ class WaveletDownsample(nn.Module):
             check_channels(x, self.channels)
         if self.stride == 1:
             return x
-        ll, _ = dwt2d(x, self.wavelet, 1, self.mode)
+        ll, _ = dwt2d(x, self.wavelet, levels=1, mode=self.mode)
         return ll * (1.0 / _DC_GAIN_2D)
 
     def extra_repr(self) -> str:
@@ -89,14 +92,18 @@ class WaveletUpsample(nn.Module):
 
     The inverse one-level 2D DWT of ``2 * x`` as the LL band with zero detail bands (constants
     are kept). Haar gives nearest-neighbour up-sampling; the 9/7 and 5/3 wavelets give smooth
-    interpolation. No parameters, no buffers.
+    interpolation. No parameters, no buffers. ``forward(x, size=(H', W'))`` gives an odd output
+    size instead (``H'`` must be ``2H`` or ``2H - 1``: the size whose down-sampling gives ``H``),
+    e.g. to undo a :class:`WaveletDownsample` of an odd-sized map.
 
     Args:
         channels: expected input channels (checked at forward when given; ``None``: any).
-        wavelet, mode: wavelet name and a non-expansive boundary mode.
+        wavelet: wavelet name (default ``"bior4.4"``, see docs/guide.md).
+        mode: a non-expansive boundary mode.
     """
 
-    def __init__(self, channels: int | None = None, wavelet: str = "bior4.4", mode: str = "jpeg2000") -> None:
+    @keyword_only_after(("channels", "wavelet"), ("channels", "wavelet", "mode"))
+    def __init__(self, channels: int | None = None, wavelet: str = "bior4.4", *, mode: str = "jpeg2000") -> None:
         super().__init__()
         if channels is not None:
             check_positive_int(channels, "channels")
@@ -106,13 +113,20 @@ class WaveletUpsample(nn.Module):
         if self.mode not in ("jpeg2000", "periodization"):
             raise ValueError(f"mode must be non-expansive ('jpeg2000' or 'periodization') to give 2H, got {mode!r}")
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, *, size: tuple[int, int] | None = None) -> Tensor:
         check_tensor(x, "input", 4, "(N, C, H, W)")
         if self.channels is not None:
             check_channels(x, self.channels)
         n, c, h, w = x.shape
+        if size is None:
+            size = (2 * h, 2 * w)
+        else:
+            size = check_size(size, "size", 2)
+            if any(band_length(s, self.wavelet, self.mode) != m for s, m in zip(size, (h, w))):
+                raise ValueError(f"size must be the (H', W') whose down-sampling gives the input's {(h, w)}: "
+                                 f"{(2 * h - 1, 2 * w - 1)} to {(2 * h, 2 * w)}, got {size}")
         zeros = x.new_zeros(n, c, 3, h, w)
-        return idwt2d(x * _DC_GAIN_2D, [zeros], self.wavelet, self.mode, size=(2 * h, 2 * w))
+        return idwt2d(x * _DC_GAIN_2D, [zeros], self.wavelet, mode=self.mode, size=size)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, wavelet={self.wavelet!r}, mode={self.mode!r}"

@@ -1,6 +1,9 @@
 """Wavelet transforms as ``nn.Module``\\ s (no parameters; operators are cached constants).
 
-Transforms default to Haar; the layers default to the 9/7 wavelet of the papers.
+Arguments follow the library's convention (docs/guide.md, "Arguments"): channel counts and the
+wavelet are positional, everything else keyword-only; transforms default to ``"haar"``.
+The forward transforms return coefficient containers that remember the input size, so the
+inverses are exact for odd sizes without ``size=`` (see :mod:`wavelayers.coeffs`).
 
 ==========================  ===================================================================
 module                      what it does (input ``(N, C, H, W)`` unless noted)
@@ -17,7 +20,9 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ._checks import check_channels, check_positive_int, check_tensor
+from ._deprecation import keyword_only_after
 from .channel import apply_channel_matrix, channel_matrices, check_channel_split
+from .coeffs import WaveletCoeffs1D, WaveletCoeffs2D
 from .functional import dwt1d, dwt2d, idwt1d, idwt2d
 from .operators import check_mode
 from .wavelets import canonical_name
@@ -47,54 +52,68 @@ class _WaveletModule(nn.Module):
 
 
 class DWT1D(_WaveletModule):
-    """One-level DWT along ``dim``: ``(..., n, ...) -> (low, high)``, each ``(..., m, ...)``."""
+    """One-level DWT along ``dim``: ``(..., n, ...) -> (low, high)``, each ``(..., m, ...)``,
+    as a :class:`~wavelayers.coeffs.WaveletCoeffs1D` that remembers ``n``."""
 
-    def __init__(self, wavelet: str = "haar", mode: str = "jpeg2000", dim: int = -1) -> None:
+    @keyword_only_after(("wavelet",), ("wavelet", "mode", "dim"))
+    def __init__(self, wavelet: str = "haar", *, mode: str = "jpeg2000", dim: int = -1) -> None:
         super().__init__(wavelet, mode)
         self.dim = dim
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return dwt1d(x, self.wavelet, self.mode, self.dim)
+    def forward(self, x: Tensor) -> WaveletCoeffs1D:
+        return dwt1d(x, self.wavelet, mode=self.mode, dim=self.dim)
 
 
 class IDWT1D(_WaveletModule):
-    """Inverse of :class:`DWT1D`; pass ``size`` (the original length) to restore odd lengths."""
+    """Inverse of :class:`DWT1D`: ``forward(coeffs)`` with what it returned, or
+    ``forward(low, high, size=n)`` for plain tensors (the length is required then)."""
 
-    def __init__(self, wavelet: str = "haar", mode: str = "jpeg2000", dim: int = -1) -> None:
+    @keyword_only_after(("wavelet",), ("wavelet", "mode", "dim"))
+    def __init__(self, wavelet: str = "haar", *, mode: str = "jpeg2000", dim: int = -1) -> None:
         super().__init__(wavelet, mode)
         self.dim = dim
 
-    def forward(self, low: Tensor, high: Tensor, size: int | None = None) -> Tensor:
-        return idwt1d(low, high, self.wavelet, self.mode, self.dim, size)
+    @keyword_only_after(("low", "high"), ("low", "high", "size"))
+    def forward(self, low: Tensor | WaveletCoeffs1D, high: Tensor | None = None, *, size: int | None = None) -> Tensor:
+        if isinstance(low, WaveletCoeffs1D):
+            return idwt1d(low, high, self.wavelet, mode=self.mode, size=size)
+        return idwt1d(low, high, self.wavelet, mode=self.mode, dim=self.dim, size=size)
 
 
 class DWT2D(_WaveletModule):
-    """Multi-level 2D DWT: ``(N, C, H, W) -> (ll, highs)``.
+    """Multi-level 2D DWT: ``(N, C, H, W) -> (ll, highs)``, a :class:`~wavelayers.coeffs.WaveletCoeffs2D`.
 
     ``ll``: ``(N, C, h_J, w_J)``; ``highs[j]``: ``(N, C, 3, h_{j+1}, w_{j+1})`` with the bands
     ``(cH, cV, cD)`` of level ``j + 1`` (finest first). Non-expansive modes give
-    ``h_{j+1} = ceil(h_j / 2)``.
+    ``h_{j+1} = ceil(h_j / 2)``. ``highs`` remembers ``(H, W)``, the wavelet and the mode.
     """
 
-    def __init__(self, wavelet: str = "haar", levels: int = 1, mode: str = "jpeg2000") -> None:
+    @keyword_only_after(("wavelet",), ("wavelet", "levels", "mode"))
+    def __init__(self, wavelet: str = "haar", *, levels: int = 1, mode: str = "jpeg2000") -> None:
         super().__init__(wavelet, mode)
         self.levels = check_positive_int(levels, "levels")
 
-    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        return dwt2d(x, self.wavelet, self.levels, self.mode)
+    def forward(self, x: Tensor) -> WaveletCoeffs2D:
+        return dwt2d(x, self.wavelet, levels=self.levels, mode=self.mode)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, levels={self.levels}"
 
 
 class IDWT2D(_WaveletModule):
-    """Inverse of :class:`DWT2D`: ``(ll, highs, size=(H, W)) -> (N, C, H, W)``."""
+    """Inverse of :class:`DWT2D`: ``(ll, highs) -> (N, C, H, W)``, exact for odd sizes when
+    ``highs`` is what :class:`DWT2D` returned; bands in a plain list need ``size=(H, W)``.
+    Coefficients made with another wavelet or mode are a ValueError."""
 
-    def __init__(self, wavelet: str = "haar", mode: str = "jpeg2000") -> None:
+    @keyword_only_after(("wavelet",), ("wavelet", "mode"))
+    def __init__(self, wavelet: str = "haar", *, mode: str = "jpeg2000") -> None:
         super().__init__(wavelet, mode)
 
-    def forward(self, ll: Tensor, highs: list[Tensor], size: tuple[int, int] | None = None) -> Tensor:
-        return idwt2d(ll, highs, self.wavelet, self.mode, size)
+    @keyword_only_after(("ll", "highs"), ("ll", "highs", "size"))
+    def forward(
+        self, ll: Tensor | WaveletCoeffs2D, highs: list[Tensor] | None = None, *, size: tuple[int, int] | None = None
+    ) -> Tensor:
+        return idwt2d(ll, highs, self.wavelet, mode=self.mode, size=size)
 
 
 class _ChannelTransform(_WaveletModule):
@@ -120,7 +139,8 @@ class ChannelDWT(_ChannelTransform):
     """DWT across channels (per pixel): ``(N, C, ...) -> (N, C, ...)``, bands ``[L | H]`` for one
     level, ``[LL | LH | H]`` for two (Mallat). ``C`` must be divisible by ``2**levels``."""
 
-    def __init__(self, channels: int, wavelet: str = "haar", levels: int = 1, mode: str = "jpeg2000") -> None:
+    @keyword_only_after(("channels", "wavelet"), ("channels", "wavelet", "levels", "mode"))
+    def __init__(self, channels: int, wavelet: str = "haar", *, levels: int = 1, mode: str = "jpeg2000") -> None:
         super().__init__(channels, wavelet, levels, mode)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -140,7 +160,8 @@ class ChannelWaveletPacket(_ChannelTransform):
 
     packet = True
 
-    def __init__(self, channels: int, wavelet: str = "haar", levels: int = 2, mode: str = "jpeg2000") -> None:
+    @keyword_only_after(("channels", "wavelet"), ("channels", "wavelet", "levels", "mode"))
+    def __init__(self, channels: int, wavelet: str = "haar", *, levels: int = 2, mode: str = "jpeg2000") -> None:
         super().__init__(channels, wavelet, levels, mode)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -159,26 +180,33 @@ class DWT3D(nn.Module):
     DWT of every channel. Returns ``(ll, highs)`` as :class:`DWT2D` does; along dim 1 the channels
     are grouped by channel sub-band (``[L | H]`` for one channel level)."""
 
+    @keyword_only_after(("channels", "wavelet"), ("channels", "wavelet", "levels", "channel_levels", "mode"))
     def __init__(
-        self, channels: int, wavelet: str = "haar", levels: int = 1, channel_levels: int = 1, mode: str = "jpeg2000"
+        self, channels: int, wavelet: str = "haar", *, levels: int = 1, channel_levels: int = 1, mode: str = "jpeg2000"
     ) -> None:
         super().__init__()
-        self.channel = ChannelDWT(channels, wavelet, channel_levels, mode)
-        self.spatial = DWT2D(wavelet, levels, mode)
+        self.channel = ChannelDWT(channels, wavelet, levels=channel_levels, mode=mode)
+        self.spatial = DWT2D(wavelet, levels=levels, mode=mode)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    def forward(self, x: Tensor) -> WaveletCoeffs2D:
         return self.spatial(self.channel(x))
 
 
 class IDWT3D(nn.Module):
-    """Inverse of :class:`DWT3D` with the same arguments."""
+    """Inverse of :class:`DWT3D` with the same arguments; ``size=(H, W)`` is needed only for bands
+    in a plain list (as for :class:`IDWT2D`)."""
 
+    @keyword_only_after(("channels", "wavelet"), ("channels", "wavelet", "levels", "channel_levels", "mode"))
     def __init__(
-        self, channels: int, wavelet: str = "haar", levels: int = 1, channel_levels: int = 1, mode: str = "jpeg2000"
+        self, channels: int, wavelet: str = "haar", *, levels: int = 1, channel_levels: int = 1, mode: str = "jpeg2000"
     ) -> None:
         super().__init__()
-        self.channel = ChannelIDWT(channels, wavelet, channel_levels, mode)
-        self.spatial = IDWT2D(wavelet, mode)
+        check_positive_int(levels, "levels")
+        self.channel = ChannelIDWT(channels, wavelet, levels=channel_levels, mode=mode)
+        self.spatial = IDWT2D(wavelet, mode=mode)
 
-    def forward(self, ll: Tensor, highs: list[Tensor], size: tuple[int, int] | None = None) -> Tensor:
-        return self.channel(self.spatial(ll, highs, size))
+    @keyword_only_after(("ll", "highs"), ("ll", "highs", "size"))
+    def forward(
+        self, ll: Tensor | WaveletCoeffs2D, highs: list[Tensor] | None = None, *, size: tuple[int, int] | None = None
+    ) -> Tensor:
+        return self.channel(self.spatial(ll, highs, size=size))

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_channels, check_positive_int, check_tensor, is_channels_last
+from .._deprecation import keyword_only_after
 from ..channel import channel_matrices, check_channel_split
 from ..operators import check_mode
 from ..wavelets import canonical_name
@@ -87,22 +88,30 @@ class ChWDTB(nn.Module):
 
     Args:
         dim: channels (divisible by ``num_heads`` and by ``2**channel_levels``).
+        wavelet: the channel DWT's wavelet (default ``"bior4.4"``, see docs/guide.md).
         num_heads, window_size, shift: Swin window attention settings.
         mlp_ratio: hidden width of the MLP relative to ``dim``.
-        wavelet, mode, channel_levels: the channel DWT around the attention.
+        channel_levels, mode: the channel DWT around the attention.
         qkv_bias, attn_drop, drop_path: as in Swin.
     """
 
+    @keyword_only_after(
+        ("dim", "wavelet"),
+        ("dim", "num_heads", "window_size", "shift", "mlp_ratio", "wavelet", "mode", "channel_levels", "qkv_bias",
+         "attn_drop", "drop_path"),
+        wavelet_slot=1,
+    )
     def __init__(
         self,
         dim: int,
+        wavelet: str = "bior4.4",
+        *,
         num_heads: int = 4,
         window_size: int = 8,
         shift: bool = False,
         mlp_ratio: float = 4.0,
-        wavelet: str = "bior4.4",
-        mode: str = "jpeg2000",
         channel_levels: int = 1,
+        mode: str = "jpeg2000",
         qkv_bias: bool = True,
         attn_drop: float = 0.0,
         drop_path: float = 0.0,

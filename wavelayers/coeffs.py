@@ -1,0 +1,129 @@
+"""Coefficient containers that remember the transform that made them.
+
+An inverse DWT cannot tell from the bands alone how long the input was: bands of ``m`` samples
+come from ``2m`` or ``2m - 1`` samples (non-expansive modes), and the wrong choice gives a
+silently wrong reconstruction (jpeg2000 at odd sizes). So the forward transforms return these
+containers, and the inverses read the size, wavelet and mode from them:
+
+* :class:`WaveletCoeffs2D` -- ``dwt2d`` / ``DWT2D`` / ``DWT3D``: a 2-tuple ``(ll, highs)``, so
+  ``ll, highs = dwt2d(x)`` still works; ``highs`` is a :class:`DetailBands` list that carries
+  the same facts, so ``idwt2d(ll, highs)`` is exact after unpacking too.
+* :class:`WaveletCoeffs1D` -- ``dwt1d`` / ``DWT1D``: a 2-tuple ``(low, high)``; after unpacking
+  the two plain tensors no longer know the length, so pass the container (``idwt1d(coeffs)``)
+  or ``size=``.
+
+A list built from the bands (``[f(h) for h in highs]``) is a plain list and carries nothing; its
+inverse needs ``size=`` (e.g. ``size=coeffs.size``). No inverse ever guesses a size.
+"""
+from __future__ import annotations
+
+from torch import Tensor
+
+__all__ = ["DetailBands", "WaveletCoeffs1D", "WaveletCoeffs2D"]
+
+
+class DetailBands(list):
+    """Detail bands of a multi-level 2D DWT, finest level first: ``highs[j]`` is
+    ``(..., 3, h_{j+1}, w_{j+1})``. A ``list`` that also records the transform.
+
+    Attributes:
+        size: ``(H, W)`` of the transformed input.
+        wavelet, mode: the canonical wavelet name and boundary mode used.
+    """
+
+    def __init__(self, bands: list[Tensor], *, size: tuple[int, int], wavelet: str, mode: str) -> None:
+        super().__init__(bands)
+        self.size = (int(size[0]), int(size[1]))
+        self.wavelet = wavelet
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return f"DetailBands({len(self)} levels, size={self.size}, wavelet={self.wavelet!r}, mode={self.mode!r})"
+
+
+class WaveletCoeffs2D(tuple):
+    """``(ll, highs)`` of a multi-level 2D DWT; unpacks as a 2-tuple.
+
+    ``ll``: ``(..., h_J, w_J)``; ``highs``: a :class:`DetailBands` list. ``size``, ``wavelet``,
+    ``mode`` and ``levels`` describe the transform.
+    """
+
+    def __new__(cls, ll: Tensor, highs: DetailBands) -> WaveletCoeffs2D:
+        if not isinstance(highs, DetailBands):
+            raise TypeError(f"highs must be DetailBands (it carries the input size), got {type(highs).__name__}")
+        return super().__new__(cls, (ll, highs))
+
+    def __getnewargs__(self) -> tuple[Tensor, DetailBands]:
+        return (self[0], self[1])
+
+    @property
+    def ll(self) -> Tensor:
+        return self[0]
+
+    @property
+    def highs(self) -> DetailBands:
+        return self[1]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self[1].size
+
+    @property
+    def wavelet(self) -> str:
+        return self[1].wavelet
+
+    @property
+    def mode(self) -> str:
+        return self[1].mode
+
+    @property
+    def levels(self) -> int:
+        return len(self[1])
+
+    def __repr__(self) -> str:
+        return (f"WaveletCoeffs2D(ll={tuple(self.ll.shape)}, levels={self.levels}, size={self.size}, "
+                f"wavelet={self.wavelet!r}, mode={self.mode!r})")
+
+
+class WaveletCoeffs1D(tuple):
+    """``(low, high)`` of a one-level 1D DWT along ``dim``; unpacks as a 2-tuple.
+
+    ``size`` is the input length along ``dim``; ``wavelet`` and ``mode`` the transform's.
+    """
+
+    def __new__(cls, low: Tensor, high: Tensor, *, size: int, dim: int, wavelet: str, mode: str) -> WaveletCoeffs1D:
+        self = super().__new__(cls, (low, high))
+        self._meta = (int(size), int(dim), wavelet, mode)
+        return self
+
+    @property
+    def low(self) -> Tensor:
+        return self[0]
+
+    @property
+    def high(self) -> Tensor:
+        return self[1]
+
+    @property
+    def size(self) -> int:
+        return self._meta[0]
+
+    @property
+    def dim(self) -> int:
+        return self._meta[1]
+
+    @property
+    def wavelet(self) -> str:
+        return self._meta[2]
+
+    @property
+    def mode(self) -> str:
+        return self._meta[3]
+
+    def __getnewargs_ex__(self) -> tuple[tuple, dict]:
+        size, dim, wavelet, mode = self._meta
+        return (self[0], self[1]), {"size": size, "dim": dim, "wavelet": wavelet, "mode": mode}
+
+    def __repr__(self) -> str:
+        return (f"WaveletCoeffs1D(low={tuple(self.low.shape)}, size={self.size}, dim={self.dim}, "
+                f"wavelet={self.wavelet!r}, mode={self.mode!r})")
