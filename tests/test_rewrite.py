@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 
 import pytest
 import torch
@@ -389,7 +390,7 @@ def test_lone_upsample_policies() -> None:
 @pytest.mark.parametrize("size", [(1, 1), (7, 10), (16, 16)])
 def test_wavelet_resamplers_keep_constants_and_sizes(wavelet: str, size: tuple[int, int]) -> None:
     x = torch.full((2, 3, *size), 1.5, dtype=torch.float64)
-    down = WaveletDownsample(3, 2, wavelet)(x)
+    down = WaveletDownsample(3, wavelet)(x)
     assert down.shape == (2, 3, (size[0] + 1) // 2, (size[1] + 1) // 2)
     torch.testing.assert_close(down, torch.full_like(down, 1.5))
     up = WaveletUpsample(3, wavelet)(x)
@@ -442,3 +443,115 @@ def test_subclasses_with_their_own_forward_are_skipped() -> None:
     same = timm.layers.Conv2dSame(4, 8, 3, stride=2)  # pads dynamically; its padding attribute says 0
     _, report = replace_downsampling(nn.Sequential(same))
     assert report.replaced == [] and "own forward" in report.skipped[0].reason
+
+
+# ---------------------------------------------- argument convention, old spellings, layer contract
+
+
+def _small_net() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1))
+
+
+def test_old_positional_spelling_warns_and_gives_the_same_rewrite() -> None:
+    torch.manual_seed(0)
+    net = _small_net()
+    with pytest.warns(DeprecationWarning, match="positionally is deprecated"):
+        _, old = replace_downsampling(net, WeConv3D, "haar", 1, None, "2", True)
+    _, new = replace_downsampling(net, "haar", layer=WeConv3D, levels=1, exclude="2", dry_run=True)
+    assert old.dry_run and str(old) == str(new)
+    with pytest.warns(DeprecationWarning, match="positionally is deprecated"):
+        _, old_up = replace_upsampling(nn.Sequential(nn.ConvTranspose2d(8, 4, 4, 2, 1)), WeConv3D, "haar")
+    assert old_up.paths == ["0"]
+    with pytest.raises(TypeError, match="positional"):
+        replace_downsampling(net, "haar", 1)
+    with pytest.raises(TypeError, match="multiple values"):
+        replace_downsampling(net, WeConv3D, layer=WeConv2D)
+
+
+def test_fuse_pool_conv_is_now_fuse() -> None:
+    net = _small_net()
+    with pytest.warns(DeprecationWarning, match="fuse_pool_conv"):
+        _, old = replace_downsampling(net, "haar", fuse_pool_conv=False, dry_run=True)
+    _, new = replace_downsampling(net, "haar", fuse=False, dry_run=True)
+    assert str(old) == str(new) and {r.kind for r in new.replaced} == {"conv", "pool"}
+
+
+def test_the_new_spelling_warns_nothing() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        down, _ = replace_downsampling(_small_net(), "haar", levels=1, pooling="wavelet", fuse=False)
+        up, report = replace_upsampling(_decoder(), "haar", levels=1, interpolation="wavelet")
+    assert isinstance(down[2], FloorDownsample) and isinstance(down[2].layer, WaveletDownsample)
+    assert len(report.replaced) == 7
+
+
+def test_mode_is_passed_to_layers_and_resamplers() -> None:
+    down, _ = replace_downsampling(_small_net(), "db2", mode="periodization", fuse=False)
+    assert down[0].mode == down[2].layer.mode == "periodization"
+    up, _ = replace_upsampling(_decoder(), "db2", mode="periodization", levels=1, interpolation="wavelet")
+    assert up[0].mode == up[10].mode == "periodization"
+    keep, _ = replace_downsampling(_small_net(), "bior2.2", fuse=False)
+    assert keep[0].mode == keep[2].layer.mode == "jpeg2000"  # None: the layers' default
+    with pytest.raises(ValueError, match="mode"):
+        replace_downsampling(_small_net(), "haar", mode="nope")
+
+
+def test_upsample_chooses_the_head() -> None:
+    base = nn.Sequential(nn.ConvTranspose2d(8, 4, 3, 2, 1, output_padding=1))
+    sub, _ = replace_upsampling(base, "haar")
+    tr, _ = replace_upsampling(base, "haar", upsample="transposed")
+    assert isinstance(sub[0].head, nn.Sequential) and isinstance(tr[0].head, nn.ConvTranspose2d)
+    x = torch.randn(1, 8, 5, 6)
+    assert sub(x).shape == tr(x).shape == base(x).shape == (1, 4, 10, 12)
+    torch.testing.assert_close(tr[0].head.weight, base[0].weight)  # same shape: seeded exactly
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        replace_upsampling(base, upsample="bilinear")
+
+
+def test_layer_factory_is_checked_before_any_site() -> None:
+    net = _small_net()
+
+    def no_wavelet(cin: int, cout: int, stride: int, kernel_size: int) -> nn.Module:
+        return nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2)
+
+    with pytest.raises(TypeError, match=r"does not accept \['wavelet'\]"):
+        replace_downsampling(net, layer=no_wavelet)
+    with pytest.raises(TypeError, match=r"does not accept \['levels'\]"):
+        replace_downsampling(net, layer=WeConv2D, levels=2)  # WeConv2D has one level, no levels=
+    with pytest.raises(TypeError, match="must return an nn.Module"):
+        replace_downsampling(net, layer=lambda cin, cout, **kw: "conv")
+    with pytest.raises(TypeError, match="set per site"):
+        replace_downsampling(net, upsample="subpixel")
+
+
+def test_factory_in_the_old_up_spelling_still_works() -> None:
+    calls = []
+
+    def old_up(cin: int, cout: int, stride: int = 1, transposed: bool = False, **kwargs) -> nn.Module:
+        calls.append((stride, transposed))
+        return nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+
+    with pytest.warns(DeprecationWarning, match="names a 'transposed' parameter"):
+        new, report = replace_upsampling(nn.Sequential(nn.ConvTranspose2d(8, 4, 4, 2, 1)), layer=old_up)
+    assert calls == [(2, True)] and report.paths == ["0"]
+
+
+class _Described(nn.Module):
+    def __init__(self, cin: int, cout: int, *, stride: int, kernel_size: int, wavelet: str) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x)
+
+    def describe(self) -> str:
+        return "my layer"
+
+
+def test_layers_describe_themselves_in_the_report() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 8, 2, 2))  # a floor site: the layer is wrapped
+    _, report = replace_downsampling(net, "haar", layer=_Described)
+    assert report.replaced[0].new == "FloorDownsample(my layer)"
+    assert "head seeded from old weights" not in report.replaced[0].notes  # 3x3 head, 2x2 old conv
+    _, plain = replace_downsampling(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1)), "haar", layer=_Described)
+    assert plain.replaced[0].new == "my layer" and "head seeded from old weights" in plain.replaced[0].notes

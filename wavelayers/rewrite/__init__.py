@@ -12,7 +12,7 @@ stride-2 conv of a residual             norm / activation stays where it is
                                         no parameters), or ``layer(C, C, stride=2, kernel_size=3)``
                                         (``pooling='layer'``)
 pool, then a stride-1 conv, adjacent    ``layer(in, out, stride=2, kernel_size=k)`` in the pool's
-in an ``nn.Sequential`` (timm           slot, ``nn.Identity`` in the conv's (``fuse``)      
+in an ``nn.Sequential`` (timm           slot, ``nn.Identity`` in the conv's (``fuse``)
 ``avg_down``, MIRNet's ``Down``)
 ======================================  ===========================================================
 
@@ -40,7 +40,7 @@ invisible to any module rewriter.
 What ``layer=`` must accept and may provide is :class:`LayerFactory` (see :mod:`.contract`).
 Modules: ``rules`` (pure site and size rules), ``walk`` (the module tree), ``engine`` (filters,
 probe, building, placing, seeding), ``down`` / ``up`` (the two rewriters and their finders),
-``report`` (the returned tables), ``contract``, ``legacy`` (spellings before 0.2).
+``report`` (the returned tables), ``contract`` (the layer factory protocol).
 """
 from __future__ import annotations
 

@@ -6,15 +6,18 @@ from typing import Any
 
 from torch import nn
 
+from .._deprecation import keyword_only_after, warn_deprecated
 from ..layers import WeConv3D
 from .contract import LayerFactory
 from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, rewrite
-from .legacy import accepts_old_spellings
 from .report import RewriteReport
 from .rules import Keep, Swap, down_conv, down_pool
 from .walk import Site
 
-__all__ = ["replace_downsampling", "find_down"]
+__all__ = ["replace_downsampling", "find_down", "NEW_POSITIONAL", "OLD_POSITIONAL"]
+
+NEW_POSITIONAL = ("model", "wavelet")
+OLD_POSITIONAL = ("model", "layer", "wavelet", "levels", "include", "exclude", "dry_run", "inplace")  # before 0.2
 
 
 def find_down(
@@ -42,7 +45,7 @@ def find_down(
     return items
 
 
-@accepts_old_spellings(renamed={"fuse_pool_conv": "fuse"})
+@keyword_only_after(NEW_POSITIONAL, OLD_POSITIONAL, wavelet_slot=1)
 def replace_downsampling(
     model: nn.Module,
     wavelet: str = "bior4.4",
@@ -88,6 +91,9 @@ def replace_downsampling(
         example_input: a tensor (or a tuple of forward arguments) for the channel probe.
         **layer_kwargs: more ``layer`` arguments (``channel_levels``, ``norm``, ...).
 
+    Before 0.2 ``layer`` came second by position and ``fuse`` was ``fuse_pool_conv``; both still
+    work until 0.3, with a DeprecationWarning.
+
     Returns:
         ``(model, report)``; ``print(report)`` shows the replaced and the skipped sites.
 
@@ -96,7 +102,10 @@ def replace_downsampling(
         model, report = replace_downsampling(torchvision.models.resnet18(num_classes=100), "haar")
         print(report)
     """
-    opts = make_options(model, layer, wavelet, mode, levels, layer_kwargs, up=False)
+    if "fuse_pool_conv" in layer_kwargs:
+        warn_deprecated("replace_downsampling(fuse_pool_conv=...) is now spelled fuse=...", stacklevel=4)
+        fuse = layer_kwargs.pop("fuse_pool_conv")
+    opts = make_options(model, layer, wavelet, mode, levels, layer_kwargs)
     check_choice(pooling, "pooling", ("wavelet", "layer", "skip"))
     check_choice(floor_sizes, "floor_sizes", ("crop", "skip"))
     check_flags(fuse=fuse)

@@ -15,7 +15,7 @@ from torch import nn
 from ..operators import check_mode
 from ..resample import FloorDownsample, WaveletDownsample, WaveletUpsample
 from ..wavelets import canonical_name
-from .contract import LEGACY_UP_KWARGS, UP_KWARGS, LayerFactory, factory_call_kwargs
+from .contract import PER_SITE, LayerFactory, factory_call_kwargs
 from .report import Replacement, RewriteReport, SkippedSite, count_params, describe
 from .rules import NewLayer, Resampler, Swap, is_shortcut
 from .walk import Site, walk
@@ -24,7 +24,6 @@ __all__ = ["Plan", "Skip", "Options", "Finder", "Patterns", "make_options", "che
 
 Patterns = str | Iterable[str] | None
 DEFAULT_MODE = "jpeg2000"
-_PER_SITE = {"stride", "kernel_size", "in_channels", "out_channels", *UP_KWARGS, *LEGACY_UP_KWARGS}
 
 
 @dataclass
@@ -66,8 +65,8 @@ class Options:
     def build(self, new: NewLayer | Resampler, channels: int | None) -> nn.Module:
         """The module for one site; ``channels``: its probed input channel count (None: unknown)."""
         if isinstance(new, Resampler):
-            module = (WaveletUpsample(channels, self.wavelet, self.mode) if new.up
-                      else WaveletDownsample(channels, 2, self.wavelet, self.mode))
+            module = (WaveletUpsample(channels, wavelet=self.wavelet, mode=self.mode) if new.up
+                      else WaveletDownsample(channels, wavelet=self.wavelet, stride=2, mode=self.mode))
         else:
             cin = channels if new.in_channels is None else new.in_channels
             cout = channels if new.out_channels is None else new.out_channels
@@ -84,27 +83,26 @@ def make_options(
     mode: str | None,
     levels: int | None,
     layer_kwargs: dict[str, Any],
-    up: bool,
+    upsample: str | None = None,
 ) -> Options:
-    """Check the arguments a rewriter shares and resolve the layer call (see :mod:`.contract`)."""
+    """Check the arguments a rewriter shares and resolve the layer call (see :mod:`.contract`);
+    ``upsample``: the up-sampling head for ``replace_upsampling``, None for ``replace_downsampling``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int) or levels < 1):
         raise ValueError(f"levels must be None or an integer >= 1, got {levels!r}")
-    reserved = sorted(_PER_SITE & set(layer_kwargs))
+    reserved = sorted(PER_SITE & set(layer_kwargs))
     if reserved:
         raise TypeError(f"{reserved} are set per site by the rewriter; pass only other layer arguments")
     name = canonical_name(wavelet)
     check_mode(DEFAULT_MODE if mode is None else mode, name)
-    call: dict[str, Any] = dict(stride=2, kernel_size=None, wavelet=name)
-    if up:
-        call.update(UP_KWARGS)
+    call: dict[str, Any] = dict(kernel_size=None, wavelet=name)
     if levels is not None:
         call["levels"] = levels
     if mode is not None:
         call["mode"] = mode
     call.update(layer_kwargs)
-    call = factory_call_kwargs(layer, call)
+    call = factory_call_kwargs(layer, call, upsample)
     del call["kernel_size"]
     return Options(layer, name, DEFAULT_MODE if mode is None else mode, call)
 

@@ -1,8 +1,8 @@
 """Site rules: pure functions that read modules and say whether (and by what) a site is replaced.
 
 Size rules work on one axis: a stride-2 window of kernel ``k`` and padding ``p`` maps ``H`` to
-``floor((H + 2p - k) / 2) + 1``, which is ``ceil(H/2)`` for every ``H`` when ``2p - k == -1``
-and ``floor(H/2)`` when ``2p - k == -2``; a stride-2 transposed conv maps ``H`` to
+``floor((H + 2p - k) / 2) + 1`` (pools with ``ceil_mode``: see :func:`window_out`), which is
+``ceil(H/2)`` for every ``H`` when ``2p - k == -1`` and ``floor(H/2)`` when ``2p - k == -2``; a stride-2 transposed conv maps ``H`` to
 ``2H + (k - 2p + output_padding - 2)``. Site rules return a :class:`Swap` (what goes there), a
 :class:`Keep` (a candidate left alone, with the reason) or ``None`` (not a candidate). Nothing
 here builds or changes a module.
@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 __all__ = [
-    "NewLayer", "Resampler", "Swap", "Keep", "pair", "halving", "size_rule", "conv_padding", "is_lazy",
+    "NewLayer", "Resampler", "Swap", "Keep", "pair", "window_out", "halving", "size_rule", "conv_padding", "is_lazy",
     "group_problem", "strided_problem", "plain_conv", "doubling", "up_growth", "up_kernel", "is_shortcut",
     "down_conv", "down_pool", "up_transposed", "up_pair", "up_lone",
 ]
@@ -23,13 +23,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class NewLayer:
-    """``layer(in_channels, out_channels, stride=2, kernel_size=kernel_size)``, up-sampling when
-    ``up``; channel counts ``None``: the site's input channel count, read by the probe forward."""
+    """``layer(in_channels, out_channels, kernel_size=kernel_size, ...)`` (the rewriter adds
+    ``stride=2`` or ``upsample=``); channel counts ``None``: the site's input channel count, read
+    by the probe forward."""
 
     in_channels: int | None
     out_channels: int | None
     kernel_size: int
-    up: bool = False
     floor: bool = False  # wrap in FloorDownsample (the site gives floor(H/2))
 
 
@@ -74,11 +74,22 @@ def pair(v: Any) -> tuple[int, int]:
     return (v[0], v[1]) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def window_out(h: int, kernel: int, padding: int, ceil_mode: bool = False) -> int:
+    """Output length of a stride-2 window of ``kernel`` and ``padding`` over ``h`` inputs, with the
+    pools' ``ceil_mode`` rule (the last window must start inside the input or its left padding)."""
+    out = (h + 2 * padding - kernel + (1 if ceil_mode else 0)) // 2 + 1
+    if ceil_mode and 2 * (out - 1) >= h + padding:
+        out -= 1
+    return out
+
+
 def halving(kernel: int, padding: int, ceil_mode: bool = False) -> str | None:
     """'ceil' / 'floor' when a stride-2 window of ``kernel`` with ``padding`` maps ``H`` to
-    ``ceil(H/2)`` / ``floor(H/2)`` for every ``H``; else None."""
-    e = 2 * padding - kernel + (1 if ceil_mode else 0)
-    return {-1: "ceil", -2: "floor"}.get(e)
+    ``ceil(H/2)`` / ``floor(H/2)`` for every ``H``; else None. ``window_out(H) - H // 2`` depends
+    only on the parity of ``H``, so one even and one odd length decide."""
+    h = 2 * (kernel + padding + 1)  # every window fits
+    got = (window_out(h, kernel, padding, ceil_mode), window_out(h + 1, kernel, padding, ceil_mode))
+    return {(h // 2, h // 2 + 1): "ceil", (h // 2, h // 2): "floor"}.get(got)
 
 
 def size_rule(kernel: tuple[int, int], padding: tuple[int, int] | None, ceil_mode: bool = False) -> str | None:
@@ -257,7 +268,7 @@ def up_transposed(conv: nn.ConvTranspose2d) -> Verdict:
             problem = f"kernel {k}, padding {p}, output_padding {op} give 2H{max(growth, key=abs):+d}, not 2H"
     if problem:
         return Keep("transposed conv", problem)
-    return Swap("transposed conv", NewLayer(conv.in_channels, conv.out_channels, up_kernel(k[0]), up=True), seed=conv)
+    return Swap("transposed conv", NewLayer(conv.in_channels, conv.out_channels, up_kernel(k[0])), seed=conv)
 
 
 def up_pair(first: nn.Module, second: nn.Module) -> Swap | None:
@@ -265,13 +276,13 @@ def up_pair(first: nn.Module, second: nn.Module) -> Swap | None:
     PixelShuffle(2)``, ``Conv2d -> Upsample(x2)`` or ``Upsample(x2) -> Conv2d`` (plain convs)."""
     if plain_conv(first) and isinstance(second, nn.PixelShuffle) and second.upscale_factor == 2 \
             and first.out_channels % 4 == 0:
-        new = NewLayer(first.in_channels, first.out_channels // 4, first.kernel_size[0], up=True)
+        new = NewLayer(first.in_channels, first.out_channels // 4, first.kernel_size[0])
         return Swap("conv+pixel shuffle", new, absorbs_next=True, seed=first)
     if plain_conv(first) and isinstance(second, nn.Upsample) and doubling(second):
-        new = NewLayer(first.in_channels, first.out_channels, first.kernel_size[0], up=True)
+        new = NewLayer(first.in_channels, first.out_channels, first.kernel_size[0])
         return Swap("conv+upsample", new, absorbs_next=True)
     if isinstance(first, nn.Upsample) and doubling(first) and plain_conv(second):
-        new = NewLayer(second.in_channels, second.out_channels, second.kernel_size[0], up=True)
+        new = NewLayer(second.in_channels, second.out_channels, second.kernel_size[0])
         return Swap("upsample+conv", new, absorbs_next=True)
     return None
 
@@ -291,5 +302,5 @@ def up_lone(module: nn.Module, interpolation: str = "skip") -> Verdict:
         return Keep("upsample", "parameter-free, kept (interpolation='wavelet': WaveletUpsample; "
                     "'layer' with example_input: a learned 2x layer)")
     if interpolation == "layer":
-        return Swap("upsample", NewLayer(None, None, 3, up=True))
+        return Swap("upsample", NewLayer(None, None, 3))
     return Swap("upsample", Resampler(up=True))

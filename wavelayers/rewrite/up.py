@@ -6,10 +6,11 @@ from typing import Any
 
 from torch import nn
 
+from .._deprecation import keyword_only_after
 from ..layers import WeConv3D
 from .contract import LayerFactory
+from .down import NEW_POSITIONAL, OLD_POSITIONAL
 from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, rewrite
-from .legacy import accepts_old_spellings
 from .report import RewriteReport
 from .rules import Keep, Swap, up_lone, up_pair, up_transposed
 from .walk import Site
@@ -39,7 +40,7 @@ def find_up(parent: nn.Module, children: list[Site], *, interpolation: str = "sk
     return items
 
 
-@accepts_old_spellings()
+@keyword_only_after(NEW_POSITIONAL, OLD_POSITIONAL, wavelet_slot=1)
 def replace_upsampling(
     model: nn.Module,
     wavelet: str = "bior4.4",
@@ -51,14 +52,15 @@ def replace_upsampling(
     exclude: Patterns = None,
     dry_run: bool = False,
     inplace: bool = False,
+    upsample: str = "subpixel",
     interpolation: str = "skip",
     fuse: bool = True,
     copy_weights: bool = True,
     example_input: Any = None,
     **layer_kwargs: Any,
 ) -> tuple[nn.Module, RewriteReport]:
-    """Replace the 2x up-sampling modules of ``model`` by wavelet layers (``layer(in, out, stride=2,
-    transposed=True, kernel_size=k, ...)``, output ``2H x 2W``); return ``(model, report)``.
+    """Replace the 2x up-sampling modules of ``model`` by wavelet layers (``layer(in, out,
+    upsample=upsample, kernel_size=k, ...)``, output ``2H x 2W``); return ``(model, report)``.
 
     Sites: ``ConvTranspose2d`` with stride 2 whose output is exactly ``2H`` (kernel 3 / padding 1 /
     output_padding 1, kernel 4 / padding 1, kernel 2 / padding 0, ...; the head kernel becomes the
@@ -68,10 +70,13 @@ def replace_upsampling(
     ``nn.Upsample(scale_factor=2)`` per ``interpolation``: 'skip' (default: reported only),
     'wavelet' (``WaveletUpsample``, no parameters) or 'layer' (channels from ``example_input``).
 
-    The other arguments are those of :func:`replace_downsampling`. A ``Conv2d -> PixelShuffle``
-    head keeps its conv weights exactly (``WeConv3D``'s sub-pixel head has the same shape).
+    ``upsample``: the layers' up-sampling head, 'subpixel' (conv then ``PixelShuffle(2)``) or
+    'transposed' (``ConvTranspose2d``). The other arguments are those of
+    :func:`replace_downsampling` (``layer`` came second by position before 0.2). A ``Conv2d ->
+    PixelShuffle`` head keeps its conv weights exactly (``WeConv3D``'s sub-pixel head has the same shape).
     """
-    opts = make_options(model, layer, wavelet, mode, levels, layer_kwargs, up=True)
+    check_choice(upsample, "upsample", ("subpixel", "transposed"))
+    opts = make_options(model, layer, wavelet, mode, levels, layer_kwargs, upsample)
     check_choice(interpolation, "interpolation", ("skip", "wavelet", "layer"))
     check_flags(fuse=fuse)
     find = partial(find_up, interpolation=interpolation, fuse=fuse)
