@@ -436,3 +436,98 @@ def test_torch_compile_fullgraph_matches_eager() -> None:
     x = torch.randn(2, 3, 17, 20, generator=torch.Generator().manual_seed(7))
     compiled = torch.compile(band_scaled_round_trip, fullgraph=True)
     torch.testing.assert_close(compiled(x), band_scaled_round_trip(x), rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. the inverse never guesses the input size (issue 14, item 1)
+
+ODD_SIZES = ((7, 9), (1, 5), (13, 1), (3, 3), (8, 11))
+SIZE_WAVELETS = ("haar", "bior2.2", "bior4.4", "db2")
+
+
+@pytest.mark.parametrize("wavelet", SIZE_WAVELETS)
+def test_every_inverse_entry_point_restores_odd_sizes_without_size(wavelet: str, rng: np.random.Generator) -> None:
+    """ll, highs = DWT2D(w)(x); IDWT2D(w)(ll, highs) -- and every other spelling -- is exact at odd
+    sizes, for every mode and level count, because the coefficients carry the size."""
+    for mode in _modes_for(wavelet):
+        for H, W in ODD_SIZES:
+            x = _t(rng.standard_normal((2, 3, H, W)))
+            for levels in (1, 2, 3):
+                what = f"{wavelet}/{mode}/{H}x{W}/levels={levels}"
+                coeffs = dwt2d(x, wavelet, levels=levels, mode=mode)
+                assert coeffs.size == (H, W) and coeffs.levels == levels and coeffs.wavelet == wavelet, what
+                ll, highs = DWT2D(wavelet, levels=levels, mode=mode)(x)
+                for rec in (
+                    idwt2d(ll, highs),
+                    idwt2d(coeffs),
+                    idwt2d(*coeffs, wavelet, mode=mode),
+                    idwt2d(coeffs, wavelet),
+                    IDWT2D(wavelet, mode=mode)(ll, highs),
+                    IDWT2D(wavelet, mode=mode)(coeffs),
+                    idwt2d(ll, list(highs), wavelet, mode=mode, size=(H, W)),  # plain bands + size
+                ):
+                    _assert_close(rec, x.numpy(), F64_TOL, what)
+                with pytest.raises(ValueError, match=r"cannot know the output size .* pass size=\(H, W\)"):
+                    idwt2d(ll, list(highs), wavelet, mode=mode)
+                with pytest.raises(ValueError, match=r"cannot know the output size"):
+                    IDWT2D(wavelet, mode=mode)(ll, tuple(highs))
+            for dim in (2, -1):
+                n = x.shape[dim]
+                c1 = dwt1d(x, wavelet, mode=mode, dim=dim)
+                assert c1.size == n
+                lo, hi = DWT1D(wavelet, mode=mode, dim=dim)(x)
+                for rec in (idwt1d(c1), idwt1d(c1, wavelet), IDWT1D(wavelet, mode=mode, dim=dim)(c1),
+                            IDWT1D(wavelet, mode=mode, dim=dim)(lo, hi, size=n)):
+                    _assert_close(rec, x.numpy(), F64_TOL, f"1d {wavelet}/{mode}/{n}/dim={dim}")
+                with pytest.raises(ValueError, match=r"cannot know the signal length .* pass size="):
+                    idwt1d(lo, hi, wavelet, mode=mode, dim=dim)
+
+
+def test_the_reported_case_bior44_7x9_is_exact_without_size() -> None:
+    x = torch.randn(1, 2, 7, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ll, highs = DWT2D("bior4.4")(x)
+    y = IDWT2D("bior4.4")(ll, highs)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, x, atol=1e-10, rtol=0)
+
+
+def test_coefficients_made_with_another_transform_are_refused() -> None:
+    x = torch.randn(1, 2, 7, 9, dtype=torch.float64)
+    coeffs = dwt2d(x, "bior4.4", levels=2)
+    with pytest.raises(ValueError, match=r"wavelet='haar' disagrees with the coefficients, .*'bior4.4'"):
+        IDWT2D()(coeffs)  # the transforms' default wavelet is haar
+    with pytest.raises(ValueError, match=r"mode='periodization' disagrees"):
+        IDWT2D("bior4.4", mode="periodization")(*coeffs)
+    with pytest.raises(ValueError, match=r"size=\(8, 10\) disagrees .* size=\(7, 9\)"):
+        idwt2d(coeffs, size=(8, 10))
+    assert idwt2d(coeffs, size=(7, 9)).shape == x.shape  # agreeing is fine
+    c1 = dwt1d(x, "bior4.4", dim=2)
+    with pytest.raises(ValueError, match=r"dim=3 disagrees .* dim=2"):
+        idwt1d(c1, dim=-1)
+    with pytest.raises(TypeError, match=r"not both"):
+        idwt2d(coeffs, coeffs.highs)
+
+
+def test_edited_bands_keep_the_size_in_place_but_not_in_a_new_list() -> None:
+    """In-place edits keep the DetailBands (and its size); a list comprehension is a plain list."""
+    x = torch.randn(1, 2, 9, 7, dtype=torch.float64)
+    ll, highs = dwt2d(x, "bior4.4", levels=2)
+    highs[0] = torch.zeros_like(highs[0])
+    assert idwt2d(ll, highs).shape == x.shape
+    scaled = [h * 0.5 for h in highs]
+    with pytest.raises(ValueError, match=r"pass size=\(H, W\)"):
+        idwt2d(ll, scaled, "bior4.4")
+    assert idwt2d(ll, scaled, "bior4.4", size=highs.size).shape == x.shape
+
+
+def test_coefficient_containers_pickle_and_unpack() -> None:
+    import pickle
+
+    x = torch.randn(1, 1, 5, 3, dtype=torch.float64)
+    coeffs = dwt2d(x, "bior2.2", levels=2)
+    back = pickle.loads(pickle.dumps(coeffs))
+    assert back.size == (5, 3) and back.wavelet == "bior2.2" and len(back) == 2
+    torch.testing.assert_close(idwt2d(back), x)
+    c1 = pickle.loads(pickle.dumps(dwt1d(x, "haar", dim=2)))
+    assert (c1.size, c1.dim, c1.wavelet) == (5, 2, "haar")
+    torch.testing.assert_close(idwt1d(c1), x)

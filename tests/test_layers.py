@@ -587,3 +587,92 @@ def test_bad_input_raises(factory, x, exc, message: str) -> None:
 def test_bad_arguments_raise(factory, exc, message: str) -> None:
     with pytest.raises(exc, match=message):
         factory()
+
+
+# ---------------------------------------------------------------------------------------------
+# re-samplers at odd sizes (every wavelet and non-expansive mode)
+
+
+RESAMPLE_CASES = [(w, m) for w in ("haar", "bior2.2", "bior4.4") for m in ("jpeg2000", "periodization")]
+
+
+@pytest.mark.parametrize(("wavelet", "mode"), RESAMPLE_CASES + [("db2", "periodization")])
+def test_resamplers_at_odd_sizes_equal_the_transforms(wavelet: str, mode: str) -> None:
+    from wavelayers import WaveletDownsample, WaveletUpsample, dwt2d, idwt2d
+
+    down = WaveletDownsample(wavelet=wavelet, mode=mode)
+    up = WaveletUpsample(wavelet=wavelet, mode=mode)
+    for H, W in [(7, 9), (1, 5), (13, 1), (8, 11)]:
+        x = _randn(2, 3, H, W, dtype=torch.float64)
+        ll = dwt2d(x, wavelet, mode=mode).ll
+        y = down(x)
+        assert y.shape == (2, 3, (H + 1) // 2, (W + 1) // 2)
+        torch.testing.assert_close(y, ll / 2, atol=1e-12, rtol=0)
+        zeros = [torch.zeros(2, 3, 3, *y.shape[-2:], dtype=torch.float64)]
+        for size in [(2 * y.shape[-2], 2 * y.shape[-1]), (H, W)]:  # default 2h x 2w, or the odd size back
+            z = up(y, size=size) if size == (H, W) else up(y)
+            assert z.shape == (2, 3, *size)
+            torch.testing.assert_close(z, idwt2d(2 * y, zeros, wavelet, mode=mode, size=size), atol=1e-12, rtol=0)
+        # constants survive the odd-size round trip
+        c = torch.full((1, 1, H, W), 3.0, dtype=torch.float64)
+        torch.testing.assert_close(up(down(c), size=(H, W)), c, atol=1e-9, rtol=0)
+        with pytest.raises(ValueError, match=r"size must be the \(H', W'\) whose down-sampling gives"):
+            up(y, size=(H + 2, W))
+
+
+# ---------------------------------------------------------------------------------------------
+# separate_channel_groups: one conv per channel group (issue 14, item 2)
+
+
+@pytest.mark.parametrize("channel_levels", [1, 2])
+@pytest.mark.parametrize("level", [0, 1])
+def test_separate_channel_groups_is_one_conv_per_channel_group(channel_levels: int, level: int) -> None:
+    """Perturb one detail coefficient of channel group g (built with the public DWT3D/IDWT3D, not
+    the layer): the filtered detail bands change in every channel and orientation of group g at
+    that pixel (one conv per group, orientations sharing it) and nowhere else."""
+    from wavelayers import DWT3D, IDWT3D
+
+    C, G = 8, 2**channel_levels
+    per_group = C // G
+    m = _build(lambda: WeConv3D(C, C, levels=2, channel_levels=channel_levels, separate_channel_groups=True),
+               seed=21).double()
+    assert [conv.groups for conv in m.hf_convs] == [G, G] and m.lf_conv.groups == G
+    dwt = DWT3D(C, m.wavelet, levels=2, channel_levels=channel_levels, mode=m.mode)
+    idwt = IDWT3D(C, m.wavelet, levels=2, channel_levels=channel_levels, mode=m.mode)
+    t = _randn(1, C, 8, 8, dtype=torch.float64, seed=22)
+    base = dwt(m.wavelet_refine(t))
+    for g in range(G):
+        for orientation in range(3):
+            c = g * per_group + (orientation % per_group)
+            ll, highs = dwt(t)
+            highs[level] = highs[level].clone()
+            highs[level][0, c, orientation, 1, 1] += 1.0
+            out = dwt(m.wavelet_refine(idwt(ll, highs)))
+            torch.testing.assert_close(out.ll, base.ll, atol=1e-10, rtol=0)
+            for j in range(2):
+                diff = (out.highs[j] - base.highs[j]).abs()
+                if j != level:
+                    assert diff.max() < 1e-10
+                    continue
+                inside = diff[:, g * per_group:(g + 1) * per_group]
+                assert (inside[0, :, :, 1, 1] > 1e-8).all(), "every channel/orientation of group g responds"
+                inside = inside.clone()
+                inside[0, :, :, 1, 1] = 0
+                assert inside.max() < 1e-10, "1x1 kernel: only that pixel"
+                outside = torch.cat([diff[:, : g * per_group], diff[:, (g + 1) * per_group:]], dim=1)
+                assert outside.max() < 1e-10, f"group {g}'s perturbation leaked into another channel group"
+
+
+def test_separate_channel_groups_low_band_is_one_conv_per_group() -> None:
+    from wavelayers import DWT3D, IDWT3D
+
+    m = _build(lambda: WeConv3D(8, 8, levels=1, channel_levels=1, separate_channel_groups=True), seed=23).double()
+    dwt, idwt = DWT3D(8, m.wavelet, levels=1, channel_levels=1), IDWT3D(8, m.wavelet, levels=1, channel_levels=1)
+    t = _randn(1, 8, 8, 8, dtype=torch.float64, seed=24)
+    base = dwt(m.wavelet_refine(t))
+    ll, highs = dwt(t)
+    ll = ll.clone()
+    ll[0, 5, 2, 2] += 1.0  # channel group 1 (channels 4..7)
+    out = dwt(m.wavelet_refine(idwt(ll, highs)))
+    diff = (out.ll - base.ll).abs()
+    assert diff[:, :4].max() < 1e-10 and (diff[0, 4:, 2, 2] > 1e-8).all()
