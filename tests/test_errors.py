@@ -3,6 +3,7 @@ what was given. Odd sizes are valid input (covered by the reconstruction tests),
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 import torch
@@ -11,10 +12,18 @@ from wavelayers import (
     DWT1D,
     DWT2D,
     DWT3D,
+    GDN,
+    IDWT1D,
     IDWT2D,
+    IDWT3D,
     ChannelDWT,
     ChannelIDWT,
     ChannelWaveletPacket,
+    ChWDTB,
+    WaveletDownsample,
+    WaveletUpsample,
+    WeConv2D,
+    WeConv3D,
     dwt1d,
     dwt2d,
     idwt1d,
@@ -262,3 +271,139 @@ def test_empty_axis_is_a_value_error() -> None:
         dwt1d(torch.empty(3, 0))
     with pytest.raises(ValueError, match=r"signal length must be >= 1, got 0"):
         dwt2d(torch.empty(1, 1, 0, 4))
+
+
+# ---------------------------------------------------------------------------------------------
+# the pre-0.2 spellings: still working for one release, each with a DeprecationWarning
+
+
+def _same_module(old: torch.nn.Module, new: torch.nn.Module, x: torch.Tensor) -> None:
+    assert repr(old) == repr(new)
+    new.load_state_dict(old.state_dict())
+    torch.testing.assert_close(old(x), new(x), atol=0, rtol=0)
+
+
+def _seeded(make):
+    torch.manual_seed(0)
+    return make()
+
+
+def test_old_positional_transform_calls_warn_and_equal_the_keyword_spelling() -> None:
+    from wavelayers.functional import dwt2d_sizes
+
+    x = _x(1, 8, 7, 9).double()
+    with pytest.warns(DeprecationWarning, match=r"dwt2d\(\): passing levels, mode positionally is deprecated"):
+        old = dwt2d(x, "haar", 2, "periodization")
+    new = dwt2d(x, "haar", levels=2, mode="periodization")
+    assert old.size == new.size and old.mode == "periodization" and torch.equal(old.ll, new.ll)
+    with pytest.warns(DeprecationWarning, match=r"idwt2d\(\): passing mode, size positionally"):
+        rec = idwt2d(old.ll, list(old.highs), "haar", "periodization", (7, 9))
+    torch.testing.assert_close(rec, x)
+    with pytest.warns(DeprecationWarning, match=r"dwt1d\(\): passing mode, dim"):
+        lo, hi = dwt1d(x, "haar", "periodization", 2)
+    with pytest.warns(DeprecationWarning, match=r"idwt1d\(\): passing mode, dim, size"):
+        torch.testing.assert_close(idwt1d(lo, hi, "haar", "periodization", 2, 7), x)
+    with pytest.warns(DeprecationWarning, match=r"dwt2d_sizes\(\): passing mode, levels"):
+        assert dwt2d_sizes((7, 9), "haar", "jpeg2000", 2) == dwt2d_sizes((7, 9), "haar", levels=2) == [
+            (7, 9), (4, 5), (2, 3)]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    (
+        (lambda: DWT1D("haar", "periodization", 2), lambda: DWT1D("haar", mode="periodization", dim=2), "mode, dim"),
+        (lambda: DWT2D("haar", 2, "periodization"), lambda: DWT2D("haar", levels=2, mode="periodization"),
+         "levels, mode"),
+        (lambda: ChannelDWT(8, "haar", 2, "periodization"), lambda: ChannelDWT(8, "haar", levels=2, mode="periodization"),
+         "levels, mode"),
+        (lambda: ChannelIDWT(8, "haar", 2), lambda: ChannelIDWT(8, "haar", levels=2), "levels"),
+        (lambda: ChannelWaveletPacket(8, "haar", 3), lambda: ChannelWaveletPacket(8, "haar", levels=3), "levels"),
+        (lambda: DWT3D(8, "haar", 2, 2, "jpeg2000"), lambda: DWT3D(8, "haar", levels=2, channel_levels=2),
+         "levels, channel_levels, mode"),
+    ),
+)
+def test_old_positional_transform_modules_warn_and_build_the_same(old, new, names: str) -> None:
+    with pytest.warns(DeprecationWarning, match=rf"passing {names} positionally is deprecated"):
+        m_old = old()
+    m_new = new()
+    assert repr(m_old) == repr(m_new)
+    x = _x(1, 8, 7, 9)
+    a, b = m_old(x), m_new(x)
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    else:
+        assert torch.equal(a[0], b[0])
+
+
+def test_old_positional_inverse_module_calls_warn() -> None:
+    x = _x(1, 8, 7, 9).double()
+    ll, highs = dwt2d(x, "bior4.4", levels=2)
+    with pytest.warns(DeprecationWarning, match=r"IDWT2D\(\): passing mode"):
+        idwt = IDWT2D("bior4.4", "jpeg2000")
+    with pytest.warns(DeprecationWarning, match=r"IDWT2D.forward\(\): passing size"):
+        torch.testing.assert_close(idwt(ll, list(highs), (7, 9)), x)
+    with pytest.warns(DeprecationWarning, match=r"IDWT3D\(\): passing levels, channel_levels"):
+        idwt3 = IDWT3D(8, "haar", 2, 1)
+    c = DWT3D(8, "haar", levels=2, channel_levels=1)(x)
+    with pytest.warns(DeprecationWarning, match=r"IDWT3D.forward\(\): passing size"):
+        torch.testing.assert_close(idwt3(c.ll, list(c.highs), (7, 9)), x)
+    lo, hi = dwt1d(x, "haar", dim=-1)
+    with pytest.warns(DeprecationWarning, match=r"IDWT1D.forward\(\): passing size"):
+        torch.testing.assert_close(IDWT1D("haar")(lo, hi, 9), x)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "pattern", "x"),
+    (
+        (lambda: WeConv3D(4, 8, 2), lambda: WeConv3D(4, 8, stride=2), r"passing stride positionally", (1, 4, 7, 9)),
+        (lambda: WeConv3D(4, 8, 2, True), lambda: WeConv3D(4, 8, upsample="subpixel"), r"transposed", (1, 4, 7, 9)),
+        (lambda: WeConv3D(4, 8, stride=2, transposed=True), lambda: WeConv3D(4, 8, upsample="subpixel"),
+         r"WeConv3D\(stride=2, transposed=True\) is deprecated; write WeConv3D\(\.\.\., upsample='subpixel'\)",
+         (1, 4, 7, 9)),
+        (lambda: WeConv3D(4, 8, stride=2, transposed=True, upsample="transposed"),
+         lambda: WeConv3D(4, 8, upsample="transposed"), r"upsample='transposed'", (1, 4, 7, 9)),
+        (lambda: WeConv3D(4, 8, transposed=False, upsample="subpixel"), lambda: WeConv3D(4, 8),
+         r"transposed=False\) is deprecated", (1, 4, 7, 9)),
+        (lambda: WeConv3D(4, 8, 1, False, "haar", 1, 2), lambda: WeConv3D(4, 8, "haar", levels=1, channel_levels=2),
+         r"passing stride, transposed, wavelet, levels, channel_levels positionally", (1, 4, 7, 9)),
+        (lambda: WeConv2D(4, 8, 2, True, "bior2.2"), lambda: WeConv2D(4, 8, "bior2.2", upsample="subpixel"),
+         r"WeConv2D", (1, 4, 7, 9)),
+        (lambda: WeConv2D(4, 8, stride=2, transposed=True), lambda: WeConv2D(4, 8, upsample="subpixel"),
+         r"WeConv2D\(stride=2, transposed=True\)", (1, 4, 7, 9)),
+        (lambda: ChWDTB(8, 2, 4), lambda: ChWDTB(8, num_heads=2, window_size=4),
+         r"ChWDTB\(\): passing num_heads, window_size positionally", (1, 8, 7, 9)),
+        (lambda: GDN(4, True), lambda: GDN(4, inverse=True), r"GDN\(\): passing inverse positionally", (1, 4, 7, 9)),
+        (lambda: WaveletDownsample(4, 2, "haar", "periodization"),
+         lambda: WaveletDownsample(4, "haar", mode="periodization"), r"passing stride, wavelet, mode", (1, 4, 7, 9)),
+        (lambda: WaveletDownsample(4, 1), lambda: WaveletDownsample(4, stride=1), r"passing stride", (1, 4, 7, 9)),
+        (lambda: WaveletUpsample(4, "haar", "periodization"), lambda: WaveletUpsample(4, "haar", mode="periodization"),
+         r"WaveletUpsample\(\): passing mode positionally", (1, 4, 7, 9)),
+    ),
+)
+def test_old_layer_spellings_warn_and_build_the_same_layer(old, new, pattern: str, x: tuple[int, ...]) -> None:
+    with pytest.warns(DeprecationWarning) as record:
+        m_old = _seeded(old)
+    assert any(re.search(pattern, str(w.message)) for w in record), [str(w.message) for w in record]
+    assert all(w.filename == __file__ for w in record), "the warning points at the caller"
+    _same_module(m_old, _seeded(new), _x(*x))
+
+
+def test_old_transposed_attribute_still_reads() -> None:
+    assert WeConv3D(4, 8, upsample="transposed").transposed and not WeConv3D(4, 8, stride=2).transposed
+
+
+@pytest.mark.parametrize(
+    ("call", "pattern"),
+    (
+        (lambda: WeConv3D(4, 8, "haar", 2), r"WeConv3D\(\) takes 3 positional arguments \(in_channels, "
+                                            r"out_channels, wavelet\), got 4; pass the others by keyword"),
+        (lambda: dwt2d(_x(4, 4), "haar", 1, "jpeg2000", 3), r"dwt2d\(\) takes at most 2 positional arguments"),
+        (lambda: DWT2D("haar", 2, levels=3), r"multiple values for argument 'levels'"),
+        (lambda: WeConv3D(4, 8, 2, stride=2), r"multiple values for argument 'stride'"),
+    ),
+)
+def test_new_spelling_misuse_is_a_type_error(call, pattern: str) -> None:
+    with pytest.raises(TypeError, match=pattern):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            call()

@@ -49,12 +49,14 @@ def keyword_only_after(new: tuple[str, ...], old: tuple[str, ...], wavelet_slot:
             if len(given) <= len(new) and not old_slot:
                 return fn(*args, **kwargs)
             if len(given) > len(old):
-                raise TypeError(f"{qualname}() takes at most {len(new)} positional arguments {new}, got {len(given)}")
+                raise TypeError(
+                    f"{qualname}() takes at most {len(new)} positional arguments ({', '.join(new)}), got {len(given)}"
+                )
             if wavelet_slot is not None and len(given) > wavelet_slot and isinstance(given[wavelet_slot], str) \
                     and old[wavelet_slot] != "wavelet":
                 raise TypeError(
-                    f"{qualname}() takes {new} positionally; pass {', '.join(old[len(new):len(given)])} "
-                    f"by keyword, e.g. {old[len(new)]}=..."
+                    f"{qualname}() takes {len(new)} positional arguments ({', '.join(new)}), got {len(given)}; "
+                    f"pass the others by keyword"
                 )
             moved = {}
             for name, value in zip(old, given):

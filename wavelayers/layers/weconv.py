@@ -78,11 +78,12 @@ def _legacy_upsampling(init: Callable[..., None]) -> Callable[..., None]:
                 kwargs["upsample"] = kwargs.get("upsample") or "subpixel"
                 warn_deprecated(
                     f"{name}(stride=2, transposed=True) is deprecated; write {name}(..., "
-                    f"upsample={kwargs['upsample']!r}) without stride"
+                    f"upsample={kwargs['upsample']!r}) without stride", stacklevel=4,
                 )
             else:
                 kwargs["upsample"] = None  # the old upsample= only applied with transposed=True
-                warn_deprecated(f"{name}(transposed=False) is deprecated; leave it out (upsample=None is the default)")
+                warn_deprecated(f"{name}(transposed=False) is deprecated; leave it out (upsample=None is the default)",
+                                stacklevel=4)
         return init(self, *args, **kwargs)
 
     return wrapper
