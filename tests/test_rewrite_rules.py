@@ -264,3 +264,26 @@ def test_factory_with_the_old_up_spelling_is_called_the_old_way() -> None:
     with pytest.warns(DeprecationWarning, match="names a 'transposed' parameter"):
         got = factory_call_kwargs(old, {"kernel_size": 3, "wavelet": "haar"}, "subpixel")
     assert got == {"kernel_size": 3, "wavelet": "haar", "stride": 2, "transposed": True}
+
+
+# ------------------------------------------------------------------------------------ finders
+
+
+def test_finders_pair_siblings_only_in_a_sequential() -> None:
+    from wavelayers.rewrite.down import find_down
+    from wavelayers.rewrite.up import find_up
+
+    seq = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding=1), nn.Conv2d(8, 8, 3, 2, 1))
+    (parent, children), *_ = walk(seq)
+    items = find_down(parent, children)
+    assert [(i.site.path, i.kind, i.absorbed.path if i.absorbed else None) for i in items] == [
+        ("0", "pool+conv", "1"), ("2", "conv", None)]
+    assert [i.kind for i in find_down(parent, children, fuse=False)] == ["pool", "conv"]
+    holder = nn.ModuleDict({"pool": nn.MaxPool2d(2), "conv": nn.Conv2d(4, 8, 3, padding=1)})
+    (parent, children), *_ = walk(holder)
+    assert [i.kind for i in find_down(parent, children)] == ["pool"]  # not a Sequential: no fusion
+
+    up = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.PixelShuffle(2))
+    (parent, children), *_ = walk(up)
+    assert [(i.kind, type(i).__name__) for i in find_up(parent, children)] == [("conv+pixel shuffle", "Plan")]
+    assert [(i.kind, type(i).__name__) for i in find_up(parent, children, fuse=False)] == [("pixel shuffle", "Skip")]

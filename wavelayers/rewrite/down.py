@@ -9,40 +9,36 @@ from torch import nn
 from .._deprecation import keyword_only_after, warn_deprecated
 from ..layers import WeConv3D
 from .contract import LayerFactory
-from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, rewrite
+from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, plan_siblings, rewrite
 from .report import RewriteReport
-from .rules import Keep, Swap, down_conv, down_pool
+from .rules import Verdict, down_conv, down_pool
 from .walk import Site
 
-__all__ = ["replace_downsampling", "find_down", "NEW_POSITIONAL", "OLD_POSITIONAL"]
+__all__ = ["replace_downsampling", "find_down", "judge_down", "NEW_POSITIONAL", "OLD_POSITIONAL"]
 
 NEW_POSITIONAL = ("model", "wavelet")
 OLD_POSITIONAL = ("model", "layer", "wavelet", "levels", "include", "exclude", "dry_run", "inplace")  # before 0.2
 
 
+def judge_down(
+    module: nn.Module, following: nn.Module | None, *, pooling: str = "wavelet", fuse: bool = True,
+    floor_sizes: str = "crop",
+) -> Verdict:
+    """The verdict for one child: a strided conv or pool (``following``: the next sibling in an
+    ``nn.Sequential``, which a pool may fuse with; else None)."""
+    if isinstance(module, nn.Conv2d):
+        return down_conv(module, floor_sizes)
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        return down_pool(module, following, pooling=pooling, fuse=fuse, floor_sizes=floor_sizes)
+    return None
+
+
 def find_down(
     parent: nn.Module, children: list[Site], *, pooling: str = "wavelet", fuse: bool = True, floor_sizes: str = "crop"
 ) -> list[Plan | Skip]:
-    """The down-sampling sites among ``parent``'s ``children`` (strided convs and pools; a pool and
-    the plain conv right after it in an ``nn.Sequential`` are one site when ``fuse``)."""
-    items: list[Plan | Skip] = []
-    in_sequential = isinstance(parent, nn.Sequential)
-    i = 0
-    while i < len(children):
-        site = children[i]
-        following = children[i + 1] if in_sequential and i + 1 < len(children) else None
-        verdict = None
-        if isinstance(site.module, nn.Conv2d):
-            verdict = down_conv(site.module, floor_sizes)
-        elif isinstance(site.module, (nn.MaxPool2d, nn.AvgPool2d)):
-            verdict = down_pool(site.module, following.module if following else None,
-                                pooling=pooling, fuse=fuse, floor_sizes=floor_sizes)
-        if isinstance(verdict, Keep):
-            items.append(Skip(site, verdict.kind, verdict.reason))
-        elif verdict is not None:
-            items.append(Plan(site, verdict.kind, verdict, following if verdict.absorbs_next else None))
-        i += 2 if isinstance(verdict, Swap) and verdict.absorbs_next else 1
-    return items
+    """The down-sampling sites among ``parent``'s ``children``."""
+    judge = partial(judge_down, pooling=pooling, fuse=fuse, floor_sizes=floor_sizes)
+    return plan_siblings(children, judge, adjacent=isinstance(parent, nn.Sequential))
 
 
 @keyword_only_after(NEW_POSITIONAL, OLD_POSITIONAL, wavelet_slot=1)

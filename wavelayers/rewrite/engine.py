@@ -17,10 +17,10 @@ from ..resample import FloorDownsample, WaveletDownsample, WaveletUpsample
 from ..wavelets import canonical_name
 from .contract import PER_SITE, LayerFactory, factory_call_kwargs
 from .report import Replacement, RewriteReport, SkippedSite, count_params, describe
-from .rules import NewLayer, Resampler, Swap, is_shortcut
+from .rules import Keep, NewLayer, Resampler, Swap, Verdict, is_shortcut
 from .walk import Site, walk
 
-__all__ = ["Plan", "Skip", "Options", "Finder", "Patterns", "make_options", "check_choice", "check_flags", "rewrite"]
+__all__ = ["Plan", "Skip", "Options", "Finder", "Judge", "Patterns", "plan_siblings", "make_options", "check_choice", "check_flags", "rewrite"]
 
 Patterns = str | Iterable[str] | None
 DEFAULT_MODE = "jpeg2000"
@@ -51,6 +51,24 @@ class Skip:
 
 
 Finder = Callable[[nn.Module, list[Site]], list[Plan | Skip]]
+Judge = Callable[[nn.Module, nn.Module | None], Verdict]
+
+
+def plan_siblings(children: list[Site], judge: Judge, adjacent: bool) -> list[Plan | Skip]:
+    """``judge(module, following)`` for each child in order (``following``: the next sibling when
+    ``adjacent``, else None); a :class:`~.rules.Swap` that absorbs the next sibling consumes it."""
+    items: list[Plan | Skip] = []
+    i = 0
+    while i < len(children):
+        site = children[i]
+        following = children[i + 1] if adjacent and i + 1 < len(children) else None
+        verdict = judge(site.module, following.module if following else None)
+        if isinstance(verdict, Keep):
+            items.append(Skip(site, verdict.kind, verdict.reason))
+        elif verdict is not None:
+            items.append(Plan(site, verdict.kind, verdict, following if verdict.absorbs_next else None))
+        i += 2 if isinstance(verdict, Swap) and verdict.absorbs_next else 1
+    return items
 
 
 @dataclass

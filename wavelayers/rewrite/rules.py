@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 __all__ = [
-    "NewLayer", "Resampler", "Swap", "Keep", "pair", "window_out", "halving", "size_rule", "conv_padding", "is_lazy",
+    "NewLayer", "Resampler", "Swap", "Keep", "Verdict", "pair", "window_out", "halving", "size_rule", "conv_padding", "is_lazy",
     "group_problem", "strided_problem", "plain_conv", "doubling", "up_growth", "up_kernel", "is_shortcut",
     "down_conv", "down_pool", "up_transposed", "up_pair", "up_lone",
 ]

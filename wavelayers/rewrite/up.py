@@ -10,34 +10,28 @@ from .._deprecation import keyword_only_after
 from ..layers import WeConv3D
 from .contract import LayerFactory
 from .down import NEW_POSITIONAL, OLD_POSITIONAL
-from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, rewrite
+from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, plan_siblings, rewrite
 from .report import RewriteReport
-from .rules import Keep, Swap, up_lone, up_pair, up_transposed
+from .rules import Verdict, up_lone, up_pair, up_transposed
 from .walk import Site
 
-__all__ = ["replace_upsampling", "find_up"]
+__all__ = ["replace_upsampling", "find_up", "judge_up"]
+
+
+def judge_up(module: nn.Module, following: nn.Module | None, *, interpolation: str = "skip") -> Verdict:
+    """The verdict for one child: a strided transposed conv, an :func:`~.rules.up_pair` with
+    ``following`` (the next sibling in an ``nn.Sequential`` when fusing; else None), or a lone
+    ``PixelShuffle`` / ``Upsample``."""
+    if isinstance(module, nn.ConvTranspose2d):
+        return up_transposed(module)
+    verdict = up_pair(module, following) if following is not None else None
+    return verdict or up_lone(module, interpolation)
 
 
 def find_up(parent: nn.Module, children: list[Site], *, interpolation: str = "skip", fuse: bool = True) -> list[Plan | Skip]:
-    """The up-sampling sites among ``parent``'s ``children``: strided transposed convs, the pairs of
-    :func:`~.rules.up_pair` (adjacent in an ``nn.Sequential``, when ``fuse``), lone ``Upsample``s."""
-    items: list[Plan | Skip] = []
-    pairs = fuse and isinstance(parent, nn.Sequential)
-    i = 0
-    while i < len(children):
-        site = children[i]
-        following = children[i + 1] if pairs and i + 1 < len(children) else None
-        if isinstance(site.module, nn.ConvTranspose2d):
-            verdict = up_transposed(site.module)
-        else:
-            verdict = up_pair(site.module, following.module) if following else None
-            verdict = verdict or up_lone(site.module, interpolation)
-        if isinstance(verdict, Keep):
-            items.append(Skip(site, verdict.kind, verdict.reason))
-        elif verdict is not None:
-            items.append(Plan(site, verdict.kind, verdict, following if verdict.absorbs_next else None))
-        i += 2 if isinstance(verdict, Swap) and verdict.absorbs_next else 1
-    return items
+    """The up-sampling sites among ``parent``'s ``children``."""
+    judge = partial(judge_up, interpolation=interpolation)
+    return plan_siblings(children, judge, adjacent=fuse and isinstance(parent, nn.Sequential))
 
 
 @keyword_only_after(NEW_POSITIONAL, OLD_POSITIONAL, wavelet_slot=1)
