@@ -131,10 +131,7 @@ class WaveletUpsample(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.channels}, wavelet={self.wavelet!r}, mode={self.mode!r}"
 
-    def describe(self) -> str:
-        """One line for reports (the rewriters'): the wavelet and, when fixed, the channel count."""
-        channels = f", C={self.channels}" if self.channels is not None else ""
-        return f"{type(self).__name__}({self.wavelet}{channels})"
+    describe = WaveletDownsample.describe  # the same one-line report text
 
 
 class FloorDownsample(nn.Module):
