@@ -20,8 +20,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from integrations.classification import build_model
+from integrations.toolkit import WAVELETS
 
-WAVELETS = ("none", "haar", "bior2.2", "bior4.4")
 
 
 def conv_linear_macs(model: nn.Module, x: torch.Tensor) -> int:
@@ -77,7 +77,7 @@ def main() -> None:
     for arch in args.archs:
         for wavelet in args.wavelets:
             for sites in (["main"] if wavelet == "none" else args.sites):
-                model, _ = build_model(arch, wavelet, sites=sites)
+                model = build_model(f"cifar-{arch}", wavelet=wavelet, sites=sites)
                 configs.append(((arch, wavelet, "-" if wavelet == "none" else sites), model.train()))
     x1 = torch.randn(1, 3, 32, 32)
     xb, yb = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 100, (args.batch,))

@@ -17,7 +17,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from integrations.denoising.model import PRESETS, WAVELETS, build_model
+from integrations.denoising.model import MODEL_NAMES, PRESETS, WAVELETS, build_model
 
 
 def count_macs(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
@@ -62,7 +62,8 @@ def main() -> None:
     for preset in args.presets:
         for wavelet in args.wavelets:
             wave_kwargs = {"kernel_size": args.wave_kernel} if wavelet != "none" else {}
-            model = build_model(preset, wavelet, wave_kwargs=wave_kwargs).eval()
+            name = next(n for n, p in MODEL_NAMES.items() if p == preset)
+            model = build_model(name, wavelet=wavelet, wave_kwargs=wave_kwargs).eval()
             params = sum(q.numel() for q in model.parameters())
             conv, other = count_macs(model, x)
             seconds = forward_seconds(model, x, args.warmup, args.reps)

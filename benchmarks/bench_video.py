@@ -27,13 +27,13 @@ def _stat(seconds: list[float]) -> str:
 
 
 def _params_table(wavelets: list[str]) -> None:
-    from integrations.video.model import PRESETS, build_model
+    from integrations.video.model import MODEL_NAMES, build_model
 
     print("| preset | wavelet | total | flow | motion coder | motion comp. | residual coder |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for preset in PRESETS:
+    for name, preset in MODEL_NAMES.items():
         for wavelet in wavelets:
-            m = build_model(preset, wavelet)
+            m = build_model(name, wavelet=wavelet)
             parts = (m, m.flow, m.motion, m.compensation, m.residual)
             print(f"| {preset} | {wavelet} | " + " | ".join(f"{_params(x):,}" for x in parts) + " |")
 
@@ -57,7 +57,7 @@ def main() -> None:
     from integrations.video.data import moving_sequence
     from integrations.compression.container import unpack
     from integrations.video.gop import encode_gop, frame_tensor, tensor_frame
-    from integrations.video.model import build_model
+    from integrations.video.model import MODEL_NAMES, build_model
 
     frames = moving_sequence(args.frames, args.height, args.width, motion=(2, 3), seed=0)
     print(f"# {args.preset}, {args.width}x{args.height}, {args.frames - 1} P-frames, torch {torch.__version__}, "
@@ -66,7 +66,7 @@ def main() -> None:
           "decode s / P-frame, mean (min) |")
     print("|---|---:|---:|---:|---:|---:|")
     for wavelet in args.wavelets:
-        model = build_model(args.preset, wavelet)
+        model = build_model(next(n for n, p in MODEL_NAMES.items() if p == args.preset), wavelet=wavelet)
         model.update(force=True)
         model.eval()
         encode_gop(model, moving_sequence(2, 64, 64))  # warm-up: operator caches, allocator

@@ -2,7 +2,9 @@
 wavelet switch, the training recipe, the example script end to end, resume and DDP."""
 from __future__ import annotations
 
+import argparse
 import csv
+import json
 import os
 import pickle
 import shutil
@@ -31,6 +33,7 @@ from integrations.classification import (  # noqa: E402
 from integrations.classification.cli import build_parser, main  # noqa: E402
 from integrations.classification.data import eval_transform  # noqa: E402
 from integrations.classification.training import TrainConfig, evaluate, lr_at, run, topk_correct  # noqa: E402
+from integrations.toolkit import create_model  # noqa: E402
 from wavelayers import WeConv3D  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -84,7 +87,7 @@ def test_missing_or_unverified_data_gives_clear_errors(fixture_root: Path, tmp_p
         cifar100(fixture_root, True)  # the fixture is not the real CIFAR-100
     with pytest.raises(FileExistsError):
         write_cifar100_fixture(fixture_root)
-    assert main(["--data", str(tmp_path), "--no-progress"]) == 2
+    assert main(["train", "--data", str(tmp_path), "--no-progress"]) == 2
 
 
 # ----------------------------------------------------------------------------------------- models
@@ -105,11 +108,12 @@ def test_cifar_resnets_match_the_reference_parameter_counts() -> None:
 def test_wavelet_switch_replaces_the_downsampling_sites(arch: str) -> None:
     main_sites = ["layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1"]
     shortcuts = ["layer2.0.downsample.0", "layer3.0.downsample.0", "layer4.0.downsample.0"]
-    baseline, report = build_model(arch, "none", width=8)
-    assert report is None and not any(isinstance(m, WeConv3D) for m in baseline.modules())
-    model, report = build_model(arch, "bior4.4", width=8, sites="main")
+    baseline = build_model(f"cifar-{arch}", wavelet="none", width=8)
+    assert baseline.rewrite_report is None and not any(isinstance(m, WeConv3D) for m in baseline.modules())
+    report = build_model(f"cifar-{arch}", wavelet="bior4.4", width=8, sites="main").rewrite_report
     assert report.paths == main_sites and [s.path for s in report.skipped] == shortcuts
-    model, report = build_model(arch, "haar", width=8, sites="all", levels=1)
+    model = create_model(f"cifar-{arch}", wavelet="haar", width=8, sites="all", levels=1)
+    report = model.rewrite_report
     assert report.paths == [p for pair in zip(main_sites, shortcuts) for p in pair]
     assert all(model.get_submodule(p).levels == 1 for p in report.paths)
     assert isinstance(model.layer2[0].bn1, nn.BatchNorm2d)  # the norm after the replaced conv stays
@@ -120,7 +124,7 @@ def test_wavelet_switch_replaces_the_downsampling_sites(arch: str) -> None:
 @pytest.mark.parametrize("wavelet", ["none", "haar", "bior4.4"])
 def test_loss_falls_on_a_fixed_batch(wavelet: str) -> None:
     torch.manual_seed(0)
-    model, _ = build_model("resnet18", wavelet, width=8)
+    model = build_model("cifar-resnet18", wavelet=wavelet, width=8)
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 100, (16,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     losses = []
@@ -159,23 +163,27 @@ def test_topk_correct_counts() -> None:
 
 def test_help_documents_every_option(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["--help"])
+        main(["train", "--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
     for option in ("--data", "--download", "--epochs", "--arch", "--wavelet", "--device", "--batch-size", "--lr",
                    "--limit-train", "--limit-test", "--out", "--resume", "--workers", "--sites", "--width"):
         assert option in text
     assert "75.61" in text and "torchrun" in text
-    for action in build_parser()._actions:
-        assert action.help, action.dest
+    verbs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(verbs.choices) == {"train", "eval"}
+    for parser in verbs.choices.values():
+        for action in parser._actions:
+            assert action.help, action.dest
 
 
 # ----------------------------------------------------------------------------- end to end, resume
 
 
-def test_example_script_end_to_end_then_resume(fixture_root: Path, tmp_path: Path) -> None:
+def test_example_script_end_to_end_then_resume(fixture_root: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
     # Constant lr (no warm-up, gamma 1) so that 1 epoch + resume to 2 must equal 2 epochs at once.
-    common = ["--data", str(fixture_root), "--wavelet", "haar", "--levels", "1", "--limit-train", "32",
+    common = ["train", "--data", str(fixture_root), "--wavelet", "haar", "--levels", "1", "--limit-train", "32",
               "--warmup-epochs", "0", "--gamma", "1", "--lr", "0.05", *TINY]
     resumed = tmp_path / "resumed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -202,6 +210,10 @@ def test_example_script_end_to_end_then_resume(fixture_root: Path, tmp_path: Pat
     loader = torch.utils.data.DataLoader(cifar100(fixture_root, False, eval_transform(), verify=False), 16)
     metrics = evaluate(a, loader)
     assert metrics["top1"] == pytest.approx(float(rows[-1]["test_top1"]), abs=1e-3)
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(resumed / "final.safetensors"), "--data", str(fixture_root),
+                 "--no-verify", "--batch-size", "16", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["top1"] == pytest.approx(metrics["top1"], abs=1e-9)
 
     with pytest.raises(ValueError, match="other model settings"):
         main([*common, "--epochs", "3", "--out", str(resumed), "--resume", "--wavelet", "bior4.4"])
@@ -232,7 +244,7 @@ def test_torchrun_two_processes_gloo(fixture_root: Path, tmp_path: Path) -> None
         pytest.skip("torchrun not found next to the Python interpreter")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), str(EXAMPLE),
-           "--data", str(fixture_root), "--epochs", "1", "--device", "cpu", "--out", str(tmp_path), *TINY]
+           "train", "--data", str(fixture_root), "--epochs", "1", "--device", "cpu", "--out", str(tmp_path), *TINY]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = _log_rows(tmp_path / "log.csv")

@@ -22,7 +22,7 @@ from integrations.denoising.data import (
 )
 from integrations.denoising.metrics import psnr, quantize, ssim
 from integrations.denoising.model import Down, MIRNetConfig, MIRNetV2, Up, build_model
-from integrations.denoising.train import Stage, TrainConfig, denoise, load_model, make_loss, parse_stages, train
+from integrations.denoising.training import Stage, TrainConfig, denoise, load_model, make_loss, parse_stages, train
 from wavelayers import WeConv3D
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -72,27 +72,27 @@ def _write_val_mat(folder: Path, images: int = 2, blocks: int = 2, size: int = 2
 
 def test_sizes_match_published_mirnet_v2():
     """Parameter counts of the reference implementation (anchors/integrations.md section 1)."""
-    full = build_model("full")
+    full = build_model("mirnet-v2")
     assert _n_params(full) == 5_858_560
     downs = [m for m in full.modules() if isinstance(m, Down)]
     ups = [m for m in full.modules() if isinstance(m, Up)]
     assert (len(downs), len(ups)) == (24, 32)
     assert sum(map(_n_params, downs)) == 326_400 and sum(map(_n_params, ups)) == 499_200
     assert _n_params(MIRNetV2(MIRNetConfig(n_feat=32, n_mrb=2))) == 939_136
-    assert _n_params(build_model("small")) == 123_472
+    assert _n_params(build_model("mirnet-v2-small")) == 123_472
 
 
 def test_invalid_widths_are_rejected():
     with pytest.raises(ValueError, match="multiple of 4"):
         MIRNetV2(MIRNetConfig(n_feat=8))
     with pytest.raises(ValueError, match="wavelet"):
-        build_model("small", "db4")
+        build_model("mirnet-v2-small", wavelet="db4")
 
 
 @pytest.mark.parametrize("size", [(2, 2), (13, 22), (33, 37)])
 def test_odd_sizes_pad_to_multiple_and_crop_back(size):
     torch.manual_seed(0)
-    model = build_model("small").eval()
+    model = build_model("mirnet-v2-small").eval()
     x = torch.rand(2, 3, *size)
     with torch.no_grad():
         y = model(x)
@@ -106,7 +106,7 @@ def test_odd_sizes_pad_to_multiple_and_crop_back(size):
 
 def test_global_residual():
     """With a zero last conv the network is the identity (the residual skips the whole body)."""
-    model = build_model("small").eval()
+    model = build_model("mirnet-v2-small").eval()
     torch.nn.init.zeros_(model.conv_out.weight)
     x = torch.rand(1, 3, 15, 21)
     with torch.no_grad():
@@ -119,8 +119,8 @@ def test_global_residual():
 @pytest.mark.parametrize("wavelet", ["haar", "bior4.4"])
 def test_wavelet_variant_is_drop_in(wavelet):
     torch.manual_seed(0)
-    base = build_model("small").eval()
-    wave = build_model("small", wavelet).eval()
+    base = build_model("mirnet-v2-small").eval()
+    wave = build_model("mirnet-v2-small", wavelet=wavelet).eval()
     targets = {n: m for n, m in base.named_modules() if isinstance(m, (Down, Up))}
     assert len(wave.swapped) == len(targets) == 28  # 4 RRGs x 1 MRB x (3 Down + 4 Up)
     assert sorted(wave.swapped) == sorted(targets)
@@ -129,7 +129,10 @@ def test_wavelet_variant_is_drop_in(wavelet):
         new = wave.get_submodule(name)
         assert isinstance(new, WeConv3D) and new.wavelet == wavelet
         assert (new.in_channels, new.out_channels) == (old.in_channels, old.out_channels)
-        assert new.transposed == isinstance(old, Up) and new.stride == 2
+        if isinstance(old, Up):  # 2x up: sub-pixel head, no stride (the layers' spelling since 0.2)
+            assert new.transposed and new.upsample == "subpixel" and new.stride == 1
+        else:
+            assert not new.transposed and new.stride == 2
         x = torch.rand(1, old.in_channels, 6, 10)
         with torch.no_grad():
             assert new(x).shape == old(x).shape
@@ -139,7 +142,7 @@ def test_wavelet_variant_is_drop_in(wavelet):
 
 
 def test_full_preset_swaps_all_56_modules():
-    model = build_model("full", "bior2.2")
+    model = build_model("mirnet-v2", wavelet="bior2.2")
     assert len(model.swapped) == 56
     assert sum(isinstance(m, WeConv3D) for m in model.modules()) == 56
 
@@ -147,7 +150,7 @@ def test_full_preset_swaps_all_56_modules():
 def test_generic_rewriter_finds_the_same_sites():
     """wavelayers' rewriter sees each Down (pool, conv) and Up (conv, upsample) pair as one site."""
     rewrite = pytest.importorskip("wavelayers.rewrite")
-    base = build_model("small")
+    base = build_model("mirnet-v2-small")
     sites = {n: m for n, m in base.named_modules() if isinstance(m, (Down, Up))}
 
     def head3(cin, cout, kernel_size, **kwargs):  # the explicit swap's head kernel (WeConv3D default 3)
@@ -157,7 +160,7 @@ def test_generic_rewriter_finds_the_same_sites():
     both, report_up = rewrite.replace_upsampling(down, layer=head3, wavelet="haar")
     found = {r.path.rpartition(".")[0] for r in (*report_down.replaced, *report_up.replaced)}
     assert found == set(sites) and not report_down.skipped and not report_up.skipped
-    assert _n_params(both) == _n_params(build_model("small", "haar"))
+    assert _n_params(both) == _n_params(build_model("mirnet-v2-small", wavelet="haar"))
     x = torch.rand(1, 3, 13, 22)
     with torch.no_grad():
         assert both(x).shape == x.shape
@@ -166,7 +169,7 @@ def test_generic_rewriter_finds_the_same_sites():
 @pytest.mark.parametrize("wavelet", ["none", "haar"])
 def test_short_overfit_lowers_loss(wavelet):
     torch.manual_seed(0)
-    model = build_model("small", wavelet)
+    model = build_model("mirnet-v2-small", wavelet=wavelet)
     rng = np.random.default_rng(0)
     pairs = [_pair(rng, 16, 16) for _ in range(2)]
     noisy = torch.stack([torch.from_numpy(p[0]).permute(2, 0, 1) for p in pairs]).float() / 255
@@ -326,9 +329,9 @@ def test_train_checkpoint_resume(tmp_path):
     stages = [Stage(2, 16, 2), Stage(1, 20, 1)]
     cfg = TrainConfig(stages=stages, progress=False, log_every=1)
     torch.manual_seed(0)
-    model = build_model("small", "haar")
+    model = build_model("mirnet-v2-small", wavelet="haar")
     train(model, PairedPatchDataset(pairs, 16), TrainConfig(stages=stages[:1], progress=False, log_every=1), out)
-    resumed = build_model("small", "haar")
+    resumed = build_model("mirnet-v2-small", wavelet="haar")
     result = train(resumed, PairedPatchDataset(pairs, 16), cfg, out, resume=True)
     assert result["step"] == 3
     state = torch.load(out / "state_last.pt", weights_only=True)
@@ -340,7 +343,7 @@ def test_train_checkpoint_resume(tmp_path):
     for k, v in resumed.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[k], v)
     with pytest.raises(ValueError, match="differs"):
-        train(build_model("small"), PairedPatchDataset(pairs, 16), cfg, out, resume=True)
+        train(build_model("mirnet-v2-small"), PairedPatchDataset(pairs, 16), cfg, out, resume=True)
 
 
 def _load_example():
@@ -352,7 +355,7 @@ def _load_example():
 
 def test_example_without_data_says_where_it_looked(tmp_path, capsys):
     example = _load_example()
-    assert example.main(["--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
+    assert example.main(["train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "looked for" in err and str(tmp_path / "nothing") in err and "No dataset is downloaded" in err
 
@@ -362,7 +365,7 @@ def test_example_end_to_end(tmp_path, wavelet):
     data = _write_official_sidd(tmp_path / "SIDD_Medium_Srgb", n=2, size=(24, 28))
     val = _write_val_mat(tmp_path / "val", images=1, blocks=2, size=16)
     out = tmp_path / "run"
-    cmd = [sys.executable, str(EXAMPLE), "--data", str(data), "--val-data", str(val), "--preset", "small",
+    cmd = [sys.executable, str(EXAMPLE), "train", "--data", str(data), "--val-data", str(val), "--preset", "small",
            "--wavelet", wavelet, "--iters", "2", "--patch-size", "16", "--batch-size", "2", "--device", "cpu",
            "--threads", "1", "--out", str(out), "--limit", "3", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -373,10 +376,10 @@ def test_example_end_to_end(tmp_path, wavelet):
     assert len(val_rows) == 1 and val_rows[0]["images"] == "2"
     # the saved best model reproduces the logged validation score
     example = _load_example()
-    assert example.main(["--eval-only", "--weights", str(out / "model_best.safetensors"), "--val-data", str(val),
+    assert example.main(["eval", "--checkpoint", str(out / "model_best.safetensors"), "--data", str(val),
                          "--no-progress", "--device", "cpu"]) == 0
     model, _ = load_model(out / "model_best.safetensors")
-    from integrations.denoising.train import evaluate
+    from integrations.denoising.training import evaluate
 
     scores = evaluate(model, open_validation(val), progress=False)
     assert f"{scores['psnr']:.4f}" == val_rows[0]["psnr"]

@@ -300,8 +300,9 @@ def test_example_cli_parses_tools_train_style_arguments() -> None:
     spec = importlib.util.spec_from_file_location("ade20k_upernet", REPO / "examples" / "ade20k_upernet.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    args = example.parse_args([str(WAVE), "--work-dir", "w", "--resume", "--launcher", "pytorch",
+    args = example.parse_args(["train", str(WAVE), "--work-dir", "w", "--resume", "--launcher", "pytorch",
                                "--cfg-options", "train_cfg.max_iters=10", "model.backbone.wavelet=haar"])
     assert args.resume is True and args.launcher == "pytorch" and args.work_dir == "w"
     assert args.cfg_options == {"train_cfg.max_iters": 10, "model.backbone.wavelet": "haar"}
-    assert example.parse_args([str(WAVE), "--resume", "x.pth"]).resume == "x.pth"
+    assert example.parse_args(["train", str(WAVE), "--resume", "x.pth"]).resume == "x.pth"
+    assert example.parse_args(["eval", str(WAVE), "--checkpoint", "x.pth"]).checkpoint == "x.pth"

@@ -13,7 +13,7 @@ from integrations.compression.container import BitstreamError, pack, unpack
 from integrations.video.data import FramePairs, list_frames, list_sequences, moving_sequence, vimeo_septuplets
 from integrations.video.gop import decode_gop, encode_gop, gop_metrics
 from integrations.video.model import DVC, DVCConfig, pad_frame
-from integrations.video.train import (
+from integrations.video.training import (
     TrainConfig, load_model, make_optimizers, rd_loss, train, train_step,
 )
 from integrations.video.warp import warp

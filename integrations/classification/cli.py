@@ -1,12 +1,17 @@
-"""Command line of the CIFAR-100 ResNet experiment (``examples/cifar100_resnet.py`` calls :func:`main`)."""
+"""``python -m <package>.classification {train, eval}``: the CIFAR-100 ResNet experiment
+(``examples/cifar100_resnet.py`` is the same command line)."""
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 
-from .data import DatasetNotFound
+from torch.utils.data import DataLoader
+
+from ..toolkit.cli import new_parser, run
+from .data import DatasetNotFound, cifar100, eval_transform
 from .models import ARCHS, SITES, WAVELETS
-from .training import TrainConfig, config_from_dict, run
+from .training import TrainConfig, config_from_dict, evaluate, load_weights
+from .training import run as run_training
 
 __all__ = ["build_parser", "main"]
 
@@ -19,16 +24,18 @@ layers replaced by 3DM-WeConv (WeConv3D) through wavelayers.replace_downsampling
 The paper's numbers (CIFAR-100 top-1: ResNet-18 75.61 -> 76.24, ResNet-34 76.96 -> 77.68) need
 the full recipe: 200 epochs at batch 128 on a GPU (the defaults below).
 
-examples:
+examples (python -m integrations.classification ... is the same command line):
   # paper recipe, one GPU (baseline, then 3DM-WeConv with the 9/7 wavelet)
-  python examples/cifar100_resnet.py --data ~/data --arch resnet18 --wavelet none    --out runs/r18-none
-  python examples/cifar100_resnet.py --data ~/data --arch resnet18 --wavelet bior4.4 --out runs/r18-bior4.4
+  python examples/cifar100_resnet.py train --data ~/data --arch resnet18 --wavelet none    --out runs/r18-none
+  python examples/cifar100_resnet.py train --data ~/data --arch resnet18 --wavelet bior4.4 --out runs/r18-bior4.4
   # the same on 4 GPUs (global batch stays 128: 32 per process)
-  torchrun --nproc_per_node 4 examples/cifar100_resnet.py --data ~/data --wavelet bior4.4 --out runs/r18-bior4.4
+  torchrun --nproc_per_node 4 examples/cifar100_resnet.py train --data ~/data --wavelet bior4.4 --out runs/r18-bior4.4
   # a short CPU smoke run
-  python examples/cifar100_resnet.py --data ~/data --epochs 1 --limit-train 512 --limit-test 256 --width 16 --device cpu
+  python examples/cifar100_resnet.py train --data ~/data --epochs 1 --limit-train 512 --limit-test 256 --width 16 --device cpu
   # continue an interrupted run (reads OUT/last.pt)
-  python examples/cifar100_resnet.py --data ~/data --wavelet bior4.4 --out runs/r18-bior4.4 --resume
+  python examples/cifar100_resnet.py train --data ~/data --wavelet bior4.4 --out runs/r18-bior4.4 --resume
+  # test accuracy of saved weights
+  python examples/cifar100_resnet.py eval --checkpoint runs/r18-bior4.4/best.safetensors --data ~/data
 
 data: DIR/cifar-100-python/{train,test,meta} as torchvision stores CIFAR-100 (extract
 cifar-100-python.tar.gz into DIR). Nothing is downloaded unless --download is given.
@@ -37,22 +44,26 @@ log.csv (lr, train loss/top-1, test loss/top-1/top-5, seconds per epoch).
 """
 
 
+def _add_data_args(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--data", default=_D.data, metavar="DIR",
+                       help="folder holding cifar-100-python/ (default: %(default)s)")
+    group.add_argument("--no-verify", dest="verify", action="store_false",
+                       help="skip torchvision's MD5 check of the files (for subsets or fixtures in CIFAR-100 format)")
+    group.add_argument("--limit-test", type=int, metavar="N", help="evaluate on the first N test images only")
+    group.add_argument("--workers", type=int, default=_D.workers, help="data loader processes (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cifar100_resnet.py", description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser, sub = new_parser(__package__, USAGE)
+    p = sub.add_parser("train", help="train (or resume) and evaluate every epoch", description=USAGE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     data = p.add_argument_group("data")
-    data.add_argument("--data", default=_D.data, metavar="DIR",
-                      help="folder holding cifar-100-python/ (default: %(default)s)")
+    _add_data_args(data)
     data.add_argument("--download", action="store_true",
                       help="download CIFAR-100 into --data if it is missing (needs internet access)")
-    data.add_argument("--no-verify", dest="verify", action="store_false",
-                      help="skip torchvision's MD5 check of the files (for subsets or fixtures in CIFAR-100 format)")
     data.add_argument("--limit-train", type=int, metavar="N", help="train on the first N training images only")
-    data.add_argument("--limit-test", type=int, metavar="N", help="evaluate on the first N test images only")
     data.add_argument("--rotation", type=float, default=_D.rotation, metavar="DEG",
                       help="random rotation augmentation in degrees, 0 to disable (default: %(default)s)")
-    data.add_argument("--workers", type=int, default=_D.workers, help="data loader processes (default: %(default)s)")
 
     model = p.add_argument_group("model")
     model.add_argument("--arch", choices=tuple(ARCHS), default=_D.arch, help="(default: %(default)s)")
@@ -94,19 +105,32 @@ def build_parser() -> argparse.ArgumentParser:
     run_g.add_argument("--resume", nargs="?", const="auto", metavar="CHECKPOINT",
                        help="continue training: alone, from OUT/last.pt; or from CHECKPOINT")
     run_g.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
-    return p
+
+    e = sub.add_parser("eval", help="test loss, top-1 and top-5 of saved weights")
+    e.add_argument("--checkpoint", required=True, help="best.safetensors / final.safetensors written by `train`")
+    _add_data_args(e.add_argument_group("data"))
+    e.add_argument("--batch-size", type=int, default=_D.batch_size, help="(default: %(default)s)")
+    e.add_argument("--device", default="cpu", help="(default: %(default)s)")
+    e.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bar")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> None:
+    values = {k: v for k, v in vars(args).items() if k not in ("command", "argv")}
+    values["milestones"] = tuple(values["milestones"])
+    config = config_from_dict(values)
+    config.validate()
+    result = run_training(config)
+    print(f"done: last epoch {result.get('epoch', '-')}, best test top-1 {result['best_top1']:.2f} %, outputs in {result['out']}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    model = load_weights(args.checkpoint, args.device)
+    test_set = cifar100(args.data, False, eval_transform(), verify=args.verify, limit=args.limit_test)
+    loader = DataLoader(test_set, args.batch_size, num_workers=args.workers)
+    print(json.dumps(evaluate(model, loader, progress=args.progress), indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    values = vars(args)
-    values["milestones"] = tuple(values["milestones"])
-    config = config_from_dict(values)
-    try:
-        config.validate()
-        result = run(config)
-    except DatasetNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"done: last epoch {result.get('epoch', '-')}, best test top-1 {result['best_top1']:.2f} %, outputs in {result['out']}")
-    return 0
+    """Run the CLI; 0 on success, 2 when the data set is missing (other errors propagate)."""
+    return run(build_parser(), {"train": _train, "eval": _eval}, argv, errors=(DatasetNotFound,))

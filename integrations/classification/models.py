@@ -11,22 +11,27 @@ Layout for a 32x32 input (``w`` = ``width``, 64 in the standard nets)::
 
 ResNet-18: ``n = (2, 2, 2, 2)``; ResNet-34: ``n = (3, 4, 6, 3)``. The down-sampling sites (arrows)
 are the stride-2 3x3 conv of each stage's first block and its 1x1 stride-2 shortcut conv
-(``downsample``, as torchvision names it). ``build_model(..., wavelet='haar')`` swaps them for
-3DM-WeConv layers (``WeConv3D``) through :func:`wavelayers.replace_downsampling`; every
-BatchNorm stays where it is.
+(``downsample``, as torchvision names it). ``build_model('cifar-resnet18', wavelet='haar')`` swaps
+them for 3DM-WeConv layers (``WeConv3D``) through :func:`wavelayers.replace_downsampling`; every
+BatchNorm stays where it is. Registered names: ``cifar-resnet18``, ``cifar-resnet34``.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from torch import Tensor, nn
 
-from wavelayers import RewriteReport, replace_downsampling
+from wavelayers import replace_downsampling
 
-__all__ = ["CifarResNet", "BasicBlock", "ARCHS", "WAVELETS", "SITES", "cifar_resnet", "build_model"]
+from ..toolkit.registry import register_model
+from ..toolkit.wavelets import WAVELETS
+
+__all__ = ["CifarResNet", "BasicBlock", "ARCHS", "WAVELETS", "SITES", "MODEL_NAMES", "cifar_resnet", "build_model",
+           "model_name"]
 
 ARCHS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
-WAVELETS = ("none", "haar", "bior2.2", "bior4.4")
+MODEL_NAMES = tuple(f"cifar-{arch}" for arch in ARCHS)
 SITES = ("all", "main")  # 'main': keep the 1x1 shortcut convs
 
 
@@ -91,8 +96,14 @@ def cifar_resnet(arch: str = "resnet18", num_classes: int = 100, width: int = 64
     return CifarResNet(ARCHS[arch], num_classes=num_classes, width=width)
 
 
+def model_name(arch: str) -> str:
+    """``'resnet18'`` -> the registered name ``'cifar-resnet18'``."""
+    return f"cifar-{arch}"
+
+
 def build_model(
-    arch: str = "resnet18",
+    name: str = "cifar-resnet18",
+    *,
     wavelet: str = "none",
     num_classes: int = 100,
     width: int = 64,
@@ -100,12 +111,12 @@ def build_model(
     channel_levels: int = 1,
     sites: str = "all",
     **layer_kwargs: Any,
-) -> tuple[nn.Module, RewriteReport | None]:
+) -> nn.Module:
     """A CIFAR ResNet, with its down-sampling done by ``WeConv3D`` unless ``wavelet='none'``.
 
     Args:
-        arch: 'resnet18' or 'resnet34'. wavelet: 'none' (baseline), 'haar', 'bior2.2' (CDF 5/3),
-            'bior4.4' (CDF 9/7), or another wavelet the layers accept.
+        name: 'cifar-resnet18' or 'cifar-resnet34'. wavelet: 'none' (baseline), 'haar', 'bior2.2'
+            (CDF 5/3), 'bior4.4' (CDF 9/7), or another wavelet the layers accept.
         width: channels of the first stage (64 in the standard nets; smaller for tests).
         levels, channel_levels: spatial / channel DWT levels of each ``WeConv3D``.
         sites: 'all' (3x3 stride-2 convs and 1x1 stride-2 shortcut convs: 6 layers) or 'main'
@@ -113,14 +124,23 @@ def build_model(
         **layer_kwargs: more ``WeConv3D`` arguments (``norm``, ``lf_kernel``, ``mode``, ...).
 
     Returns:
-        ``(model, report)``; ``report`` is ``None`` for the baseline.
+        The model; its ``rewrite_report`` (the rewriter's report, ``None`` for the baseline) says
+        which sites were replaced.
     """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model must be one of {MODEL_NAMES}, got {name!r}")
     if sites not in SITES:
         raise ValueError(f"sites must be one of {SITES}, got {sites!r}")
-    model = cifar_resnet(arch, num_classes, width)
-    if wavelet == "none":
-        return model, None
-    return replace_downsampling(
-        model, wavelet=wavelet, levels=levels, channel_levels=channel_levels, shortcuts=sites == "all",
-        inplace=True, **layer_kwargs,
-    )
+    model = cifar_resnet(name.removeprefix("cifar-"), num_classes, width)
+    report = None
+    if wavelet != "none":
+        model, report = replace_downsampling(
+            model, wavelet=wavelet, levels=levels, channel_levels=channel_levels, shortcuts=sites == "all",
+            inplace=True, **layer_kwargs,
+        )
+    model.rewrite_report = report
+    return model
+
+
+for _name in MODEL_NAMES:
+    register_model(_name, partial(build_model, _name), integration=__package__.rpartition(".")[2])

@@ -6,8 +6,9 @@ warm-up epoch, lr x 0.2 at 30 / 60 / 80 % of the epochs (epochs 60, 120, 160 of 
 32 (padding 4) + horizontal flip + rotation 15 degrees, CIFAR-100 mean/std normalisation.
 
 Outputs in ``out``: ``last.pt`` (model + optimizer + epoch, for ``resume``; ``torch.load`` with
-``weights_only=True``), ``best.safetensors`` and ``final.safetensors`` (weights, with the model
-settings as metadata; :func:`load_weights`), ``log.csv`` (one row per epoch).
+``weights_only=True``), ``best.safetensors`` and ``final.safetensors`` (the shared checkpoint format,
+``wavelayers-classification/1``: weights, model name and settings, test metrics; :func:`load_weights`),
+``log.csv`` (one row per epoch).
 
 DDP: when ``WORLD_SIZE`` is set (``torchrun``), every process joins the group (NCCL on GPUs,
 gloo on CPU), takes ``batch_size / WORLD_SIZE`` images per step (so the global batch and the
@@ -16,7 +17,6 @@ its own share of the test set; counts are summed over processes, so metrics are 
 """
 from __future__ import annotations
 
-import csv
 import math
 import os
 import time
@@ -26,17 +26,20 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from integrations.distributed import join_process_group
-
+from ..toolkit import checkpoint as ckpt
+from ..toolkit.distributed import ProcessGroup
+from ..toolkit.files import append_csv, load_torch, save_torch
 from .data import cifar100, eval_transform, train_transform
-from .models import ARCHS, SITES, build_model
+from .models import ARCHS, SITES, build_model, model_name
 
-__all__ = ["TrainConfig", "run", "evaluate", "lr_at", "load_weights", "topk_correct", "config_from_dict", "MODEL_KEYS"]
+__all__ = ["TrainConfig", "run", "evaluate", "lr_at", "save_weights", "load_weights", "topk_correct",
+           "config_from_dict", "MODEL_KEYS", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "wavelayers-classification/1"
 
 MODEL_KEYS = ("arch", "wavelet", "width", "levels", "channel_levels", "sites", "num_classes")
 NUM_CLASSES = 100
@@ -114,35 +117,6 @@ def lr_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
     return 0.5 * config.lr * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
-# ------------------------------------------------------------------------------------ distributed
-
-
-@dataclass(frozen=True)
-class _Dist:
-    rank: int
-    world_size: int
-    device: torch.device
-    distributed: bool = False
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _setup(device: str) -> _Dist:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` set)."""
-    rank, size, dev = join_process_group(device)
-    return _Dist(rank, size, dev, distributed=size > 1)
-
-
-def _sum(values: list[float], ctx: _Dist) -> list[float]:
-    if not ctx.distributed:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
 # ------------------------------------------------------------------------------ train / evaluate
 
 
@@ -153,19 +127,19 @@ def topk_correct(logits: Tensor, target: Tensor, ks: tuple[int, ...] = (1, 5)) -
     return [int(hits[:, :k].any(dim=1).sum()) for k in ks]
 
 
-def _autocast(ctx: _Dist, enabled: bool):
+def _autocast(ctx: ProcessGroup, enabled: bool):
     return torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, ctx: _Dist | None = None, amp: bool = False,
+def evaluate(model: nn.Module, loader: DataLoader, ctx: ProcessGroup | None = None, amp: bool = False,
              progress: bool = False) -> dict[str, float]:
     """Loss, top-1 and top-5 accuracy (%) of ``model`` on ``loader`` (summed over DDP processes)."""
-    ctx = ctx or _Dist(0, 1, next(model.parameters()).device)
+    ctx = ctx or ProcessGroup(0, 1, next(model.parameters()).device)
     was_training = model.training
     model.eval()
     loss_sum = top1 = top5 = count = 0.0
-    for images, target in tqdm(loader, desc="eval", leave=False, disable=not (progress and ctx.main)):
+    for images, target in tqdm(loader, desc="eval", leave=False, disable=not (progress and ctx.is_main)):
         images, target = images.to(ctx.device, non_blocking=True), target.to(ctx.device, non_blocking=True)
         with _autocast(ctx, amp):
             logits = model(images)
@@ -173,18 +147,18 @@ def evaluate(model: nn.Module, loader: DataLoader, ctx: _Dist | None = None, amp
         c1, c5 = topk_correct(logits, target)
         top1, top5, count = top1 + c1, top5 + c5, count + len(target)
     model.train(was_training)
-    loss_sum, top1, top5, count = _sum([loss_sum, top1, top5, count], ctx)
+    loss_sum, top1, top5, count = ctx.sum([loss_sum, top1, top5, count])
     count = max(count, 1.0)
     return {"loss": loss_sum / count, "top1": 100.0 * top1 / count, "top5": 100.0 * top5 / count}
 
 
 def _train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, config: TrainConfig,
-                 epoch: int, ctx: _Dist) -> dict[str, float]:
+                 epoch: int, ctx: ProcessGroup) -> dict[str, float]:
     model.train()
     steps = len(loader)
     loss_sum = top1 = count = 0.0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-               disable=not (config.progress and ctx.main))
+               disable=not (config.progress and ctx.is_main))
     for i, (images, target) in enumerate(bar):
         lr = lr_at(config, epoch * steps + i, steps)
         for group in optimizer.param_groups:
@@ -200,72 +174,61 @@ def _train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Op
         top1 += topk_correct(logits.detach(), target, (1,))[0]
         count += len(target)
         bar.set_postfix(loss=f"{loss_sum / count:.3f}", top1=f"{100 * top1 / count:.1f}", lr=f"{lr:.4f}")
-    loss_sum, top1, count = _sum([loss_sum, top1, count], ctx)
+    loss_sum, top1, count = ctx.sum([loss_sum, top1, count])
     return {"loss": loss_sum / max(count, 1), "top1": 100.0 * top1 / max(count, 1), "lr": lr}
 
 
 # ------------------------------------------------------------------------------------- checkpoints
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def save_weights(model: nn.Module, config: TrainConfig, path: str | os.PathLike, metrics: dict[str, float],
+                 command: str = "") -> None:
+    """The weights in the shared checkpoint format, model settings as ``config``, metrics as ``extra``."""
+    settings = config.model_settings()
+    ckpt.save_checkpoint(path, model.state_dict(), format=CHECKPOINT_FORMAT, model=model_name(settings.pop("arch")),
+                         config=settings, command=command, extra={"metrics": metrics}, force=True)
 
 
-def _save_weights(model: nn.Module, config: TrainConfig, path: Path, metrics: dict[str, float]) -> None:
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {k: str(v) for k, v in config.model_settings().items()}
-    meta.update({f"metric_{k}": f"{v:.4f}" for k, v in metrics.items()})
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-
-
-def load_weights(path: str | Path, device: str = "cpu") -> nn.Module:
+def load_weights(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
     """Rebuild the model saved as ``best.safetensors`` / ``final.safetensors`` and load its weights."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    missing = [k for k in MODEL_KEYS if k not in meta]
-    if missing:
-        raise ValueError(f"{path}: not a classification weights file (metadata lacks {missing})")
-    ints = ("width", "levels", "channel_levels", "num_classes")
-    settings = {k: int(meta[k]) if k in ints else meta[k] for k in MODEL_KEYS}
-    model, _ = build_model(**settings)
-    model.load_state_dict(load_file(str(path), device=device))
+    meta, tensors = ckpt.read_checkpoint(path, CHECKPOINT_FORMAT, device)
+    settings = ckpt.json_field(meta, "config", path)
+    try:
+        model = build_model(meta["model"], **settings)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: invalid checkpoint metadata ({e})") from None
+    ckpt.load_weights(model, tensors, path)
     return model.to(device)
 
 
 def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint to resume from at {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    saved = ckpt.get("model_settings", {})
+    state = load_torch(path)
+    saved = state.get("model_settings", {})
     diff = {k: (saved.get(k), v) for k, v in config.model_settings().items() if saved.get(k) != v}
     if diff:
         raise ValueError(f"{path} was trained with other model settings (saved, requested): {diff}")
-    return ckpt
+    return state
 
 
 # ------------------------------------------------------------------------------------------- data
 
 
-def _loaders(config: TrainConfig, ctx: _Dist) -> tuple[DataLoader, DataLoader, DistributedSampler]:
-    train_set = cifar100(config.data, True, train_transform(config.rotation), config.download and ctx.main,
+def _loaders(config: TrainConfig, ctx: ProcessGroup) -> tuple[DataLoader, DataLoader, DistributedSampler]:
+    train_set = cifar100(config.data, True, train_transform(config.rotation), config.download and ctx.is_main,
                          config.verify, config.limit_train)
     if ctx.distributed:
-        dist.barrier()  # rank 0 may have downloaded
+        ctx.barrier()  # rank 0 may have downloaded
     test_set: Dataset = cifar100(config.data, False, eval_transform(), False, config.verify, config.limit_test)
-    if config.batch_size % ctx.world_size:
-        raise ValueError(f"batch_size {config.batch_size} must be divisible by WORLD_SIZE {ctx.world_size}")
-    per_process = config.batch_size // ctx.world_size
-    sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed)
+    if config.batch_size % ctx.size:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by WORLD_SIZE {ctx.size}")
+    per_process = config.batch_size // ctx.size
+    sampler = DistributedSampler(train_set, ctx.size, ctx.rank, shuffle=True, seed=config.seed)
     pin = ctx.device.type == "cuda"
     train = DataLoader(train_set, per_process, sampler=sampler, num_workers=config.workers, pin_memory=pin,
                        drop_last=False, persistent_workers=config.workers > 0)
-    shard = Subset(test_set, range(ctx.rank, len(test_set), ctx.world_size))  # no padding: exact metrics
+    shard = Subset(test_set, range(ctx.rank, len(test_set), ctx.size))  # no padding: exact metrics
     test = DataLoader(shard, per_process, shuffle=False, num_workers=config.workers, pin_memory=pin)
     return train, test, sampler
 
@@ -273,31 +236,24 @@ def _loaders(config: TrainConfig, ctx: _Dist) -> tuple[DataLoader, DataLoader, D
 # -------------------------------------------------------------------------------------------- run
 
 
-_LOG_FIELDS = ("epoch", "lr", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5", "epoch_s")
-
-
 def run(config: TrainConfig) -> dict[str, Any]:
     """Train (or resume) and evaluate every epoch; return the last epoch's metrics and the paths."""
     config.validate()
-    ctx = _setup(config.device)
-    try:
-        result = _run(config, ctx)
-        if ctx.distributed:
-            dist.barrier()
-        return result
-    finally:
-        if ctx.distributed and dist.is_initialized():
-            dist.destroy_process_group()
+    ctx = ProcessGroup.join(config.device)
+    result = _run(config, ctx)
+    ctx.leave()
+    return result
 
 
-def _run(config: TrainConfig, ctx: _Dist) -> dict[str, Any]:
+def _run(config: TrainConfig, ctx: ProcessGroup) -> dict[str, Any]:
     out = Path(config.out)
-    if ctx.main:
+    if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    model, report = build_model(**config.model_settings())
-    if report is not None and ctx.main:
-        print(report)
+    settings = config.model_settings()
+    model = build_model(model_name(settings.pop("arch")), **settings)
+    if model.rewrite_report is not None and ctx.is_main:
+        print(model.rewrite_report)
     if config.sync_bn and ctx.distributed and ctx.device.type == "cuda":  # SyncBatchNorm is CUDA-only
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(ctx.device)
@@ -306,15 +262,13 @@ def _run(config: TrainConfig, ctx: _Dist) -> dict[str, Any]:
     start, best = 0, -1.0
     if config.resume:
         path = out / "last.pt" if config.resume == "auto" else Path(config.resume)
-        ckpt = _load_checkpoint(path, config)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        start, best = int(ckpt["epoch"]), float(ckpt["best_top1"])
-        if ctx.main:
+        state = _load_checkpoint(path, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, best = int(state["epoch"]), float(state["best_top1"])
+        if ctx.is_main:
             print(f"resumed from {path}: {start} epoch(s) done, best top-1 {best:.2f} %")
-    net: nn.Module = model
-    if ctx.distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    net = ctx.wrap(model)
 
     train_loader, test_loader, sampler = _loaders(config, ctx)
     log_path = out / "log.csv"
@@ -331,30 +285,21 @@ def _run(config: TrainConfig, ctx: _Dist) -> dict[str, Any]:
         metrics = {"epoch": epoch + 1, "lr": train["lr"], "train_loss": train["loss"], "train_top1": train["top1"],
                    "test_loss": test["loss"], "test_top1": test["top1"], "test_top5": test["top5"],
                    "epoch_s": time.perf_counter() - t0}
-        if ctx.main:
+        if ctx.is_main:
             if test["top1"] > best:
                 best = test["top1"]
-                _save_weights(model, config, out / "best.safetensors", test)
-            _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                          "best_top1": best, "model_settings": config.model_settings()}, out / "last.pt")
-            _append_log(log_path, metrics)
+                save_weights(model, config, out / "best.safetensors", test)
+            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                        "best_top1": best, "model_settings": config.model_settings()}, out / "last.pt")
+            append_csv(log_path, {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in metrics.items()})
             print(f"epoch {epoch + 1}/{config.epochs}: lr {train['lr']:.5f}  train loss {train['loss']:.4f} "
                   f"top-1 {train['top1']:.2f} %  test loss {test['loss']:.4f} top-1 {test['top1']:.2f} % "
                   f"top-5 {test['top5']:.2f} %  ({metrics['epoch_s']:.1f} s)", flush=True)
-    if start >= config.epochs and ctx.main:
+    if start >= config.epochs and ctx.is_main:
         print(f"nothing to train: the checkpoint has {start} of {config.epochs} epochs")
-    if ctx.main and metrics:
-        _save_weights(model, config, out / "final.safetensors", {k: metrics[k] for k in ("test_top1", "test_top5")})
+    if ctx.is_main and metrics:
+        save_weights(model, config, out / "final.safetensors", {k: metrics[k] for k in ("test_top1", "test_top5")})
     return {**metrics, "best_top1": best, "out": str(out)}
-
-
-def _append_log(path: Path, metrics: dict[str, Any]) -> None:
-    new_file = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=_LOG_FIELDS)
-        if new_file:
-            writer.writeheader()
-        writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in metrics.items()})
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:

@@ -9,6 +9,6 @@
 - :mod:`.datasets`: image folders and the photos bundled with scikit-image.
 - :mod:`.entropy_models`: the slice-wise entropy models (3DWeChARM, WeChARM, ChWP).
 
-Submodules are imported on demand (``from integrations.compression import metrics``), so loading
+Submodules are imported on demand (``from .compression import metrics`` inside the package), so loading
 one does not pull in CompressAI, matplotlib or scikit-image.
 """

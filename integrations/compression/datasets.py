@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .container import write_atomic
+
 __all__ = ["IMAGE_SUFFIXES", "BUNDLED_PHOTOS", "list_images", "bundled_photos", "write_bundled_photos"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".bmp", ".tif", ".tiff", ".webp")
@@ -74,8 +76,6 @@ def write_bundled_photos(folder: str | os.PathLike, limit: int | None = None, fo
     """Write :func:`bundled_photos` as ``<folder>/<name>.png`` (atomic; existing files refused unless
     ``force``) and return the paths, for tools that take an image folder."""
     from PIL import Image
-
-    from .container import write_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -40,30 +40,19 @@ pins one thread: :func:`integrations.lic.model.coding_threads`).
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from wavelayers import (
-    ChannelDWT,
-    ChannelIDWT,
-    ChannelWaveletPacket,
-    ChannelWaveletPacketInverse,
-    band_length,
-    dwt2d,
-    idwt2d,
-)
+from wavelayers import ChannelDWT, ChannelIDWT, ChannelWaveletPacket, ChannelWaveletPacketInverse
+from wavelayers import band_length, dwt2d, idwt2d
 from wavelayers.operators import check_mode
 from wavelayers.wavelets import canonical_name
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", FutureWarning)  # compressai calls the deprecated torch.jit.script
-    from compressai.ans import BufferedRansEncoder, RansDecoder
-    from compressai.entropy_models import GaussianConditional
-    from compressai.models.base import get_scale_table
+from .compressai_parts import BufferedRansEncoder, GaussianConditional, RansDecoder, get_scale_table
+
 
 __all__ = ["SliceSpec", "SliceCoder", "SliceEntropyModel", "ThreeDWeChARM", "WeChARM", "ChWP", "ste_round",
            "guarded_stream", "MAX_SYMBOL"]
@@ -353,13 +342,13 @@ class _SpatialGrid(SliceEntropyModel):
         super().__init__(latent_channels, hyper_channels, context_channels, width, param_width)
 
     def _spatial(self, t: Tensor) -> dict[str, Tensor]:
-        ll, highs = dwt2d(t, self.wavelet, 1, self.mode)
+        ll, highs = dwt2d(t, self.wavelet, levels=1, mode=self.mode)
         h = highs[0]
         return {"LL": ll, "LH": h[:, :, 0], "HL": h[:, :, 1], "HH": h[:, :, 2]}
 
     def _spatial_inverse(self, bands: dict[str, Tensor], size: tuple[int, int]) -> Tensor:
         highs = torch.stack((bands["LH"], bands["HL"], bands["HH"]), dim=2)
-        return idwt2d(bands["LL"], [highs], self.wavelet, self.mode, size=size)
+        return idwt2d(bands["LL"], [highs], self.wavelet, mode=self.mode, size=size)
 
     def grid_size(self, size: tuple[int, int]) -> tuple[int, int]:
         return (band_length(int(size[0]), self.wavelet, self.mode), band_length(int(size[1]), self.wavelet, self.mode))
@@ -393,8 +382,8 @@ class ThreeDWeChARM(_SpatialGrid):
                 specs.append(SliceSpec(band, ((band, half),)))
         self.slices = tuple(specs)
         super().__init__(latent_channels, hyper_channels, context_channels, width, param_width, wavelet, mode)
-        self.channel_dwt = ChannelDWT(latent_channels, wavelet, 1, mode)
-        self.channel_idwt = ChannelIDWT(latent_channels, wavelet, 1, mode)
+        self.channel_dwt = ChannelDWT(latent_channels, wavelet, levels=1, mode=mode)
+        self.channel_idwt = ChannelIDWT(latent_channels, wavelet, levels=1, mode=mode)
 
     def split(self, y: Tensor) -> list[Tensor]:
         half = self.latent_channels // 2
@@ -481,8 +470,8 @@ class ChWP(SliceEntropyModel):
         self.slices_per_band = slices_per_band
         self.wavelet, self.mode = _check_wavelet(wavelet, mode)
         super().__init__(latent_channels, hyper_channels, context_channels, width, param_width)
-        self.packet = ChannelWaveletPacket(latent_channels, wavelet, 2, mode)
-        self.packet_inverse = ChannelWaveletPacketInverse(latent_channels, wavelet, 2, mode)
+        self.packet = ChannelWaveletPacket(latent_channels, wavelet, levels=2, mode=mode)
+        self.packet_inverse = ChannelWaveletPacketInverse(latent_channels, wavelet, levels=2, mode=mode)
 
     def split(self, y: Tensor) -> list[Tensor]:
         return [t.contiguous() for t in self.packet(y).chunk(len(self.slices), dim=1)]

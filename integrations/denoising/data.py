@@ -160,17 +160,18 @@ class PairedPatchDataset(Dataset):
 
 
 class PairedImageDataset(Dataset):
-    """Whole (noisy, clean) image pairs for validation: items ``(noisy, clean, name)``."""
+    """Whole (noisy, clean) image pairs for validation: items ``(noisy, clean, name)``; a pair
+    ``(noisy, None)`` gives ``clean=None``."""
 
-    def __init__(self, pairs: Sequence[Pair]) -> None:
+    def __init__(self, pairs: Sequence[tuple[Path, Path | None]]) -> None:
         self.pairs = list(pairs)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, str]:
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor | None, str]:
         noisy_path, clean_path = self.pairs[i]
-        return load_image(noisy_path), load_image(clean_path), noisy_path.stem
+        return load_image(noisy_path), None if clean_path is None else load_image(clean_path), noisy_path.stem
 
 
 class BlockDataset(Dataset):
@@ -235,17 +236,11 @@ def open_validation(path: str | os.PathLike, limit: int | None = None) -> Datase
     return PairedImageDataset(find_sidd_pairs(p, limit))
 
 
-class NoisyImageFolder(Dataset):
+class NoisyImageFolder(PairedImageDataset):
     """Noisy-only inputs (DND style folder of images): items ``(noisy, None, name)``."""
 
     def __init__(self, files: Sequence[Path]) -> None:
-        self.files = list(files)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, None, str]:
-        return load_image(self.files[i]), None, self.files[i].stem
+        super().__init__([(Path(f), None) for f in files])
 
 
 def open_test_inputs(path: str | os.PathLike, limit: int | None = None) -> Dataset:

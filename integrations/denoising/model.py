@@ -15,27 +15,31 @@ channels at ``1``, ``1/2`` and ``1/4`` resolution)::
 
 The re-sampling modules are the ones the paper (3DM-WeConvene, section IV-G 4) replaces:
 :class:`Down` (anti-aliasing 2x2 average pool, then a 1x1 conv ``c -> int(c f)``) and :class:`Up`
-(a 1x1 conv ``c -> int(c / f)``, then 2x bilinear up-sampling). :func:`swap_resampling` turns each
-into ``WeConv3D(stride=2)`` / ``WeConv3D(stride=2, transposed=True)`` with the same channels.
+(a 1x1 conv ``c -> int(c / f)``, then 2x bilinear up-sampling). A wavelet other than ``'none'``
+turns each, through :func:`wavelayers.replace_downsampling` / :func:`~wavelayers.replace_upsampling`,
+into ``WeConv3D(stride=2)`` / ``WeConv3D(upsample='subpixel')`` with the same channels, installed in
+the module's own slot. Registered names: ``mirnet-v2`` (the published size), ``mirnet-v2-small``.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wavelayers import WeConv3D
+from wavelayers import WeConv3D, replace_downsampling, replace_upsampling
+
+from ..toolkit.registry import register_model
+from ..toolkit.wavelets import WAVELETS, check_wavelet
 
 __all__ = [
     "MIRNetConfig", "PRESETS", "MIRNetV2", "Down", "Up", "SKFF", "ContextBlock", "RCB", "MRB", "RRG",
-    "swap_resampling", "build_model", "WAVELETS",
+    "build_model", "WAVELETS", "MODEL_NAMES",
 ]
-
-WAVELETS = ("none", "haar", "bior2.2", "bior4.4")
 RRG_GROUPS = (1, 2, 4, 4)
 MULTIPLE = 4  # two 2x down-samplings: the input must divide by 4
 
@@ -48,9 +52,9 @@ class MIRNetConfig:
     n_feat: int = 80
     chan_factor: float = 1.5
     n_mrb: int = 2
+    bias: bool = False
     in_channels: int = 3
     out_channels: int = 3
-    bias: bool = False
     wavelet: str = "none"
     wave_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -62,6 +66,7 @@ PRESETS: dict[str, MIRNetConfig] = {
     "full": MIRNetConfig(n_feat=80, n_mrb=2),  # the published real-denoising model (5.86 M params)
     "small": MIRNetConfig(n_feat=16, n_mrb=1),  # smallest size keeping every structural element
 }
+MODEL_NAMES = {"mirnet-v2": "full", "mirnet-v2-small": "small"}  # registered name -> preset
 
 
 def _conv(cin: int, cout: int, k: int, bias: bool, groups: int = 1) -> nn.Conv2d:
@@ -193,8 +198,7 @@ def _check_config(cfg: MIRNetConfig) -> None:
             f"n_feat={cfg.n_feat}, chan_factor={cfg.chan_factor} gives stream widths {sizes}; each must be a "
             f"positive multiple of {max(RRG_GROUPS)} (the conv groups), e.g. n_feat in 16, 32, 48, 64, 80"
         )
-    if cfg.wavelet not in WAVELETS:
-        raise ValueError(f"wavelet must be one of {WAVELETS}, got {cfg.wavelet!r}")
+    check_wavelet(cfg.wavelet)
 
 
 class MIRNetV2(nn.Module):
@@ -216,7 +220,7 @@ class MIRNetV2(nn.Module):
         self.conv_out = _conv(cfg.n_feat, cfg.out_channels, 3, cfg.bias)
         self.swapped: list[str] = []
         if cfg.wavelet != "none":
-            self.swapped = swap_resampling(self, cfg.wavelet, **cfg.wave_kwargs)
+            self.swapped = _wavelet_resampling(self, cfg.wavelet, **cfg.wave_kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
@@ -235,31 +239,47 @@ class MIRNetV2(nn.Module):
         return out[..., :h, :w]
 
 
-def swap_resampling(model: nn.Module, wavelet: str, **weconv_kwargs: Any) -> list[str]:
-    """Replace every :class:`Down` by ``WeConv3D(cin, cout, stride=2)`` and every :class:`Up` by
-    ``WeConv3D(cin, cout, stride=2, transposed=True)`` in place; return the replaced module names.
-
-    ``weconv_kwargs`` go to ``WeConv3D`` (e.g. ``levels``, ``channel_levels``, ``kernel_size``).
-    Both replacements keep the channel counts and the output sizes (``ceil(H/2)``, ``2H``).
-    """
-    if wavelet == "none" or not isinstance(wavelet, str):
-        raise ValueError(f"wavelet must be a wavelet name (e.g. 'haar', 'bior4.4'), got {wavelet!r}")
-    targets = [(name, m) for name, m in model.named_modules() if isinstance(m, (Down, Up))]
-    for name, module in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        new = WeConv3D(
-            module.in_channels, module.out_channels, stride=2, transposed=isinstance(module, Up),
-            wavelet=wavelet, **weconv_kwargs,
-        )
-        setattr(parent, child, new.to(next(module.parameters()).device))
-    return [name for name, _ in targets]
+def _weconv(in_channels: int, out_channels: int, *, kernel_size: int, head_kernel: int, **kwargs: Any) -> WeConv3D:
+    """The rewriters' layer factory: ``WeConv3D`` with ``head_kernel`` in place of the replaced 1x1 conv's kernel."""
+    if kwargs.pop("transposed", False):  # the rewriters' up-sampling keyword, in its old spelling
+        kwargs.setdefault("upsample", "subpixel")
+    if kwargs.get("upsample"):
+        kwargs["stride"] = 1
+    return WeConv3D(in_channels, out_channels, kernel_size=head_kernel, **kwargs)
 
 
-def build_model(preset: str = "full", wavelet: str = "none", **overrides: Any) -> MIRNetV2:
-    """A :class:`MIRNetV2` from a preset name (``full`` or ``small``) and optional overrides."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    base = PRESETS[preset].to_dict()
+def _wavelet_resampling(model: nn.Module, wavelet: str, kernel_size: int = 3, **weconv_kwargs: Any) -> list[str]:
+    """Replace every :class:`Down` / :class:`Up` by one ``WeConv3D`` (``kernel_size`` head conv,
+    ``weconv_kwargs`` such as ``levels``) in place; return the replaced module names.
+
+    The rewriters see each ``Down`` (pool, conv) and ``Up`` (conv, upsample) as one site and put the
+    layer in the first slot and ``nn.Identity`` in the second; the pair is then collapsed into the
+    layer, so that the ``state_dict`` names are the module's own (``...down_mid.head.weight``)."""
+    layer = partial(_weconv, head_kernel=kernel_size)
+    options = dict(layer=layer, wavelet=wavelet, inplace=True, copy_weights=False, **weconv_kwargs)
+    _, down = replace_downsampling(model, **options)
+    _, up = replace_upsampling(model, **options)
+    names = []
+    for site in (*down.replaced, *up.replaced):
+        name = site.path.rpartition(".")[0]  # the Down / Up holding (layer, Identity)
+        parent, _, child = name.rpartition(".")
+        pair = model.get_submodule(name)
+        if not isinstance(pair, (Down, Up)):
+            raise RuntimeError(f"the rewriter replaced {site.path}, which is not inside a Down / Up module")
+        setattr(model.get_submodule(parent), child, pair[0])
+        names.append(name)
+    return names
+
+
+def build_model(name: str = "mirnet-v2", *, wavelet: str = "none", **overrides: Any) -> MIRNetV2:
+    """A :class:`MIRNetV2` of a registered name (:data:`MODEL_NAMES`) with optional
+    :class:`MIRNetConfig` overrides (e.g. ``wave_kwargs={'levels': 1}``)."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model must be one of {sorted(MODEL_NAMES)}, got {name!r}")
+    base = PRESETS[MODEL_NAMES[name]].to_dict()
     base.update(overrides, wavelet=wavelet)
     return MIRNetV2(MIRNetConfig(**base))
+
+
+for _name in MODEL_NAMES:
+    register_model(_name, partial(build_model, _name), integration=__package__.rpartition(".")[2])

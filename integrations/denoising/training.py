@@ -3,8 +3,9 @@ PSNR/SSIM validation, checkpoints, resume, CSV logs and ``torchrun`` (DDP) suppo
 
 Files written in ``out_dir``:
 
-* ``model_last.safetensors`` / ``model_best.safetensors``: weights, metadata ``config`` (JSON of
-  :class:`MIRNetConfig`), ``step`` and ``psnr``;
+* ``model_last.safetensors`` / ``model_best.safetensors``: the shared checkpoint format
+  (``wavelayers-denoising/1``; ``config`` = JSON of :class:`MIRNetConfig`) with the fields ``step``
+  and ``psnr``;
 * ``state_last.pt``: optimizer, scheduler, step, best PSNR and RNG states (plain tensors and
   containers, loaded with ``torch.load(weights_only=True)``);
 * ``train_log.csv`` (step, stage, patch_size, batch_size, loss, lr, seconds) and
@@ -12,31 +13,31 @@ Files written in ``out_dir``:
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
+from ..toolkit import checkpoint as ckpt
+from ..toolkit.distributed import ProcessGroup
+from ..toolkit.files import append_csv, load_torch, save_torch
 from .data import PairedPatchDataset, augment_8way
 from .metrics import psnr, quantize, ssim
 from .model import MIRNetConfig, MIRNetV2
 
 __all__ = [
     "Stage", "TrainConfig", "parse_stages", "charbonnier_loss", "make_loss", "train", "evaluate",
-    "denoise", "save_model", "load_model", "DistInfo", "init_distributed", "stages_from_epochs", "describe",
+    "denoise", "save_model", "load_model", "stages_from_epochs", "describe", "CHECKPOINT_FORMAT",
 ]
+
+CHECKPOINT_FORMAT = "wavelayers-denoising/1"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class TrainConfig:
     seed: int = 0
     self_ensemble: bool = False
     progress: bool = True
-    extra_metadata: dict[str, str] = field(default_factory=dict)
+    command: str = ""
 
     @property
     def total_iters(self) -> int:
@@ -101,79 +102,31 @@ def make_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     raise ValueError(f"loss must be 'l1' or 'charbonnier', got {name!r}")
 
 
-# ----------------------------------------------------------------------------------- distributed
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str) -> DistInfo:
-    """Start a process group when launched by ``torchrun`` (``WORLD_SIZE > 1``): NCCL on CUDA,
-    gloo on CPU. Returns rank information (a single process otherwise)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return info
-
-
-def _barrier(info: DistInfo) -> None:
-    if info.world_size > 1:
-        dist.barrier()
-
-
 # ----------------------------------------------------------------------------------- checkpoints
 
 
-def save_model(model: MIRNetV2, path: str | os.PathLike, **metadata: str) -> None:
-    """Weights as safetensors with the model config (JSON) in the metadata."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": "wavelayers-denoising/1", "config": json.dumps(model.config.to_dict(), sort_keys=True)}
-    meta.update({k: str(v) for k, v in metadata.items()})
-    tmp = f"{path}.tmp"
-    save_file(tensors, tmp, metadata=meta)
-    os.replace(tmp, path)
+def save_model(model: MIRNetV2, path: str | os.PathLike, command: str = "", **fields: str) -> None:
+    """The weights in the shared checkpoint format (config JSON of :class:`MIRNetConfig`), with
+    ``fields`` (e.g. ``step``, ``psnr``) as string metadata; replaces an existing file."""
+    ckpt.save_checkpoint(path, model.state_dict(), format=CHECKPOINT_FORMAT, model="mirnet-v2",
+                         config=model.config.to_dict(), command=command,
+                         fields={k: str(v) for k, v in fields.items()}, force=True)
 
 
 def load_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[MIRNetV2, dict[str, str]]:
     """Rebuild the model a ``save_model`` file describes and load its weights; returns (model, metadata)."""
-    with safe_open(os.fspath(path), framework="pt", device=map_location) as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != "wavelayers-denoising/1":
-            raise ValueError(f"{path}: not a wavelayers denoising checkpoint (format {meta.get('format')!r})")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    model = MIRNetV2(MIRNetConfig(**json.loads(meta["config"])))
-    model.load_state_dict(tensors)
+    meta, tensors = ckpt.read_checkpoint(path, CHECKPOINT_FORMAT, map_location)
+    try:
+        model = MIRNetV2(MIRNetConfig(**ckpt.json_field(meta, "config", path)))
+    except TypeError as e:
+        raise ValueError(f"{path}: invalid checkpoint metadata ({e})") from None
+    ckpt.load_weights(model, tensors, path)
     return model, meta
 
 
 def _save_state(path: Path, optimizer, scheduler, step: int, best: float) -> None:
-    state = {
-        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-        "best_psnr": best, "torch_rng": torch.get_rng_state(),
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _append_csv(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    save_torch({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                "best_psnr": best, "torch_rng": torch.get_rng_state()}, path)
 
 
 # ----------------------------------------------------------------------------------- evaluation
@@ -240,13 +193,14 @@ def train(
     val_set: Dataset | None = None,
     device: str = "cpu",
     resume: bool = False,
-    dist_info: DistInfo | None = None,
+    group: ProcessGroup | None = None,
 ) -> dict[str, float]:
     """Train ``model`` through ``cfg.stages``; returns the last losses and validation scores.
 
     With ``resume`` the weights, optimizer, scheduler and step come from ``out_dir`` and training
-    continues at the next step (the stage is found from the step count)."""
-    info = dist_info or DistInfo()
+    continues at the next step (the stage is found from the step count). ``group``: the processes
+    of a ``torchrun`` launch (:meth:`ProcessGroup.join`); one process when None."""
+    info = group or ProcessGroup(device=torch.device(device))
     out = Path(out_dir)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -258,9 +212,7 @@ def train(
     step, best = 0, -math.inf
     if resume:
         step, best = _resume(model, optimizer, scheduler, out, device)
-    net: nn.Module = model
-    if info.world_size > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if device.startswith("cuda") else None)
+    net = info.wrap(model)
 
     result: dict[str, float] = {"step": step}
     start = time.perf_counter()
@@ -272,11 +224,11 @@ def train(
             continue
         train_set.patch_size = stage.patch_size
         sampler = (
-            DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed)
-            if info.world_size > 1 else RandomSampler(train_set, replacement=True, num_samples=stage.batch_size * 64)
+            DistributedSampler(train_set, info.size, info.rank, shuffle=True, seed=cfg.seed)
+            if info.size > 1 else RandomSampler(train_set, replacement=True, num_samples=stage.batch_size * 64)
         )
         loader = DataLoader(train_set, batch_size=stage.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                            drop_last=len(train_set) >= stage.batch_size * info.world_size, pin_memory=device.startswith("cuda"))
+                            drop_last=len(train_set) >= stage.batch_size * info.size, pin_memory=device.startswith("cuda"))
         batches = _batches(loader, sampler, epoch=step - stage_start)
         net.train()
         while step < stage_end:
@@ -295,7 +247,7 @@ def train(
             result.update(step=step, loss=loss.item())
             if info.is_main and (step % cfg.log_every == 0 or step == cfg.total_iters):
                 bar.set_postfix(loss=f"{loss.item():.4f}", patch=stage.patch_size)
-                _append_csv(out / "train_log.csv", {
+                append_csv(out / "train_log.csv", {
                     "step": step, "stage": stage_index, "patch_size": stage.patch_size, "batch_size": stage.batch_size,
                     "loss": f"{loss.item():.6f}", "lr": f"{scheduler.get_last_lr()[0]:.3e}",
                     "seconds": f"{time.perf_counter() - start:.1f}",
@@ -305,18 +257,17 @@ def train(
                 if info.is_main:
                     scores = evaluate(model, val_set, device, cfg.self_ensemble, cfg.progress)
                     result.update(val_psnr=scores["psnr"], val_ssim=scores["ssim"])
-                    _append_csv(out / "val_log.csv", {"step": step, "psnr": f"{scores['psnr']:.4f}",
+                    append_csv(out / "val_log.csv", {"step": step, "psnr": f"{scores['psnr']:.4f}",
                                                       "ssim": f"{scores['ssim']:.5f}", "images": scores["images"]})
                     if scores["psnr"] > best:
                         best = scores["psnr"]
-                        save_model(model, out / "model_best.safetensors", step=str(step), psnr=f"{best:.4f}",
-                                   **cfg.extra_metadata)
-                _barrier(info)
+                        save_model(model, out / "model_best.safetensors", cfg.command, step=step, psnr=f"{best:.4f}")
+                info.barrier()
             if info.is_main and (last or (cfg.ckpt_every and step % cfg.ckpt_every == 0)):
-                save_model(model, out / "model_last.safetensors", step=str(step), **cfg.extra_metadata)
+                save_model(model, out / "model_last.safetensors", cfg.command, step=step)
                 _save_state(out / "state_last.pt", optimizer, scheduler, step, best)
     bar.close()
-    _barrier(info)
+    info.barrier()
     return result
 
 
@@ -328,7 +279,7 @@ def _resume(model: MIRNetV2, optimizer, scheduler, out: Path, device: str) -> tu
     if loaded.config != model.config:
         raise ValueError(f"{weights}: saved config {loaded.config} differs from the requested {model.config}")
     model.load_state_dict(loaded.state_dict())
-    state = torch.load(state_path, map_location=device, weights_only=True)
+    state = load_torch(state_path, device)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"].cpu())

@@ -1,4 +1,4 @@
-"""``python -m integrations.lic``: see :mod:`integrations.lic.cli`."""
+"""``python -m <package>.lic``: see :mod:`.cli`."""
 import sys
 
 from .cli import main

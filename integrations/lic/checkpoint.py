@@ -1,26 +1,23 @@
-"""Checkpoints: safetensors files (no pickles) with a JSON metadata header.
+"""LIC checkpoints in the shared format (:mod:`..toolkit.checkpoint`), tag ``wavelayers-lic/1``.
 
-Metadata keys (all strings): ``format`` (``wavelayers-lic/1``), ``model`` (registered or custom
-name), ``quality``, ``lambda``, ``config`` (JSON of :class:`~integrations.lic.model.LICConfig`),
-``fingerprint`` (the weights' SHA-256, also in every file the model writes), ``command`` (how the
-weights were made) and ``extra`` (JSON, free-form). The tensors are the full ``state_dict``,
-CDF tables included, so that a decoder uses exactly the encoder's tables.
+Besides the shared keys (``model``, ``config`` = JSON of :class:`~.model.LICConfig`, ``command``,
+``extra`` with the lineage under ``extra["init"]``) a LIC checkpoint holds ``quality``, ``lambda``
+and ``fingerprint`` (the weights' SHA-256, also in every file the model writes). The tensors are
+the full ``state_dict``, CDF tables included, so that a decoder uses exactly the encoder's tables.
+The shipped weights (:mod:`.weights`) are files of this format.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, fields
+from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as safetensors_save
 
-from integrations.compression.container import write_atomic
-
+from ..toolkit import checkpoint as ckpt
 from .model import LAMBDAS, LICConfig, WeConveneLIC
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "read_metadata"]
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "read_metadata", "lineage"]
 
 CHECKPOINT_FORMAT = "wavelayers-lic/1"
 
@@ -39,7 +36,7 @@ def save_checkpoint(
     (refusing to overwrite unless ``force``). ``half`` stores as float16 the parameters, which
     float16 must hold exactly (see ``training.round_to_half``); buffers stay as they are."""
     model.update(force=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = ckpt.state_tensors(model.state_dict())
     if half:
         for k in dict(model.named_parameters()):
             v = tensors[k]
@@ -47,49 +44,32 @@ def save_checkpoint(
                 if not torch.equal(v.half().to(v.dtype), v):
                     raise ValueError(f"half=True but {k} is not exactly representable in float16")
                 tensors[k] = v.half()
-    metadata = {
-        "format": CHECKPOINT_FORMAT,
-        "model": model.name,
-        "quality": str(model.quality),
-        "lambda": repr(float(LAMBDAS[model.quality] if lmbda is None else lmbda)),
-        "config": json.dumps(asdict(model.config), sort_keys=True),
-        "fingerprint": model.fingerprint(),
-        "command": command,
-        "extra": json.dumps(extra or {}, sort_keys=True),
-    }
-    write_atomic(path, safetensors_save(tensors, metadata=metadata), force=force)
+    fields_ = {"quality": str(model.quality), "lambda": repr(float(LAMBDAS[model.quality] if lmbda is None else lmbda)),
+               "fingerprint": model.fingerprint()}
+    ckpt.save_checkpoint(path, tensors, format=CHECKPOINT_FORMAT, model=model.name, config=asdict(model.config),
+                         command=command, extra=extra, fields=fields_, force=force)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The metadata header of a checkpoint (raises ValueError for anything else)."""
-    try:
-        with safe_open(os.fspath(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise ValueError(f"{path}: not a safetensors checkpoint ({e})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a wavelayers LIC checkpoint (format {meta.get('format')!r}, "
-                         f"expected {CHECKPOINT_FORMAT!r})")
-    return meta
+    return ckpt.read_metadata(path, CHECKPOINT_FORMAT)
+
+
+def lineage(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``extra["init"]`` record of a run that starts from the checkpoint ``path``."""
+    record = ckpt.lineage(path, CHECKPOINT_FORMAT)
+    return {**record, "quality": int(record["quality"])}
 
 
 def load_checkpoint(path: str | os.PathLike) -> WeConveneLIC:
     """Build the model a checkpoint describes and load its weights and CDF tables (eval mode)."""
-    meta = read_metadata(path)
+    meta, tensors = ckpt.read_checkpoint(path, CHECKPOINT_FORMAT)
     try:
-        raw = json.loads(meta["config"])
+        raw = ckpt.json_field(meta, "config", path)
         known = {f.name for f in fields(LICConfig)}
         config = LICConfig(**{k: v for k, v in raw.items() if k in known})
         model = WeConveneLIC(config, name=meta["model"], quality=int(meta["quality"]))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: invalid checkpoint metadata ({e})") from None
-    with safe_open(os.fspath(path), framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    tensors = {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as e:
-        raise ValueError(f"{path}: weights do not fit the model {meta['model']!r} ({e})") from None
+    ckpt.load_weights(model, tensors, path)
     return model.eval()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m integrations.lic {compress, decompress, eval, train, info} ...``.
+"""Command line: ``python -m <package>.lic {compress, decompress, eval, train, info} ...`` (:mod:`..toolkit.cli`).
 
 Every command refuses to overwrite an existing output unless ``--force`` and writes atomically.
 Errors (missing files, foreign or damaged ``.wlic`` files, bad checkpoints, bad images) print one
@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
-import warnings
 from pathlib import Path
 
-from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS
+import torch
+
+from ..compression.container import unpack
+from ..toolkit.cli import add_device, add_force, command_line, new_parser, run
+from .checkpoint import lineage, read_metadata
+from .codec import UNTRAINED_WARNING, compress_file, decompress_file, is_untrained, load_model
+from .evaluate import matched_rate_table, run_evaluation
+from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS, WeConveneLIC, model_config, model_name
+from .training import run_training
+from .weights import manifest
 
 __all__ = ["main", "build_parser"]
-
-
-def _model_name(preset: str, entropy: str) -> str:
-    return f"3dm-weconvene-{preset}" + ("" if entropy == "3dwecharm" else f"-{entropy}")
 
 
 def _add_model_args(p: argparse.ArgumentParser, many: bool = False) -> None:
@@ -36,23 +39,20 @@ def _add_model_args(p: argparse.ArgumentParser, many: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m integrations.lic",
-        description="wavelayers learned image codec (3DM-WeConvene): compress, decompress, eval, train, info",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser, sub = new_parser(__package__, "wavelayers learned image codec (3DM-WeConvene): compress, decompress, "
+                                          "eval, train, info")
 
     p = sub.add_parser("compress", help="image (PNG, JPEG, ...) -> .wlic file")
     p.add_argument("input")
     p.add_argument("output")
     _add_model_args(p)
-    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    add_force(p)
 
     p = sub.add_parser("decompress", help=".wlic file -> PNG")
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--checkpoint", help="the checkpoint that wrote the file (not needed for untrained presets)")
-    p.add_argument("--force", action="store_true")
+    add_force(p)
 
     p = sub.add_parser("eval", help="evaluate on an image folder: JSON results + R-D plot")
     p.add_argument("--data", required=True, help="folder of test images (e.g. Kodak)")
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classic codecs encoded live at matched rates ('' for none)")
     p.add_argument("--anchor", default=None, help="BD-rate anchor: a classic codec name or an anchor JSON file")
     p.add_argument("--dataset-name", default=None, help="data set name for published anchors (default: folder name)")
-    p.add_argument("--force", action="store_true")
+    add_force(p)
 
     p = sub.add_parser("train", help="train (or fine-tune) a model on random crops of an image folder")
     p.add_argument("--data", required=True)
@@ -89,12 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model family (chwdta: ChWDTB blocks + ChWP entropy model; --entropy chwp8 or chwp4)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change one LICConfig field (ablations), e.g. --set transform=conv --set levels=1")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    add_device(p)
     p.add_argument("--val", help="folder of held-out images: validation metrics go into the checkpoint")
     p.add_argument("--lr-drop", type=float, default=0.8, help="fraction of the steps after which lr /= 10")
     p.add_argument("--time-limit", type=float, help="stop after this many seconds (steps reached are recorded)")
     p.add_argument("--half", action="store_true", help="store the weights in float16 (rounded before saving)")
-    p.add_argument("--force", action="store_true")
+    add_force(p)
 
     p = sub.add_parser("info", help="print the header of a .wlic file or the metadata of a checkpoint")
     p.add_argument("path")
@@ -105,20 +105,16 @@ def _warn(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _load(args: argparse.Namespace):
-    from .codec import UNTRAINED_WARNING, is_untrained, load_model
-
+def _load(args: argparse.Namespace) -> WeConveneLIC:
     if args.checkpoint:
         return load_model(args.checkpoint)
-    model = load_model(name=_model_name(args.preset, args.entropy), quality=args.quality)
+    model = load_model(name=model_name("3dm-weconvene", args.preset, args.entropy), quality=args.quality)
     if is_untrained(model):
         _warn(UNTRAINED_WARNING.format(name=model.name))
     return model
 
 
 def _compress(args: argparse.Namespace) -> None:
-    from .codec import compress_file
-
     model = _load(args)
     r = compress_file(model, args.input, args.output, force=args.force)
     print(f"wrote {args.output}: {r.num_bytes} bytes, {r.bpp:.4f} bpp ({r.width}x{r.height}), "
@@ -126,8 +122,6 @@ def _compress(args: argparse.Namespace) -> None:
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    from .codec import UNTRAINED_WARNING, decompress_file, is_untrained
-
     model, r = decompress_file(args.input, args.output, checkpoint=args.checkpoint, force=args.force)
     if is_untrained(model):
         _warn(UNTRAINED_WARNING.format(name=model.name))
@@ -136,15 +130,10 @@ def _decompress(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from .codec import UNTRAINED_WARNING, is_untrained, load_model
-    from .evaluate import matched_rate_table, run_evaluation
-
     if args.checkpoint:
         models = [load_model(c) for c in args.checkpoint]
     else:
-        from .weights import manifest
-
-        name = _model_name(args.preset, args.entropy)
+        name = model_name("3dm-weconvene", args.preset, args.entropy)
         qualities = args.quality or sorted(e["quality"] for e in manifest().values() if e["model"] == name) or [3]
         models = [load_model(name=name, quality=q) for q in qualities]
     untrained = [m for m in models if is_untrained(m)]
@@ -160,23 +149,12 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    import torch
-
-    from .codec import load_model
-    from .model import WeConveneLIC, model_config, model_name
-    from .training import run_training
-
     init = None
     if args.init:
-        from .checkpoint import read_metadata
-        from .weights import file_sha256
-
         model = load_model(args.init)
         if args.quality is not None:
             model.quality = args.quality
-        meta = read_metadata(args.init)  # the lineage: how the starting weights were made
-        init = {"file": Path(args.init).name, "sha256": file_sha256(args.init), "quality": int(meta["quality"]),
-                "command": meta["command"], "extra": json.loads(meta["extra"])}
+        init = lineage(args.init)  # how the starting weights were made
     else:
         entropy = args.entropy if args.family == "3dm-weconvene" or args.entropy.startswith("chwp") else "chwp8"
         name = model_name(args.family, args.preset, entropy)
@@ -186,7 +164,7 @@ def _train(args: argparse.Namespace) -> None:
             name = name + "-" + "-".join(f"{k}={v}" for k, v in sorted(changes.items()))
         torch.manual_seed(args.seed)
         model = WeConveneLIC(config, name=name, quality=3 if args.quality is None else args.quality)
-    command = "python -m integrations.lic " + " ".join(shlex.quote(a) for a in args.argv)
+    command = command_line(__package__, args.argv)
     run_training(model, args.data, args.out, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                  w1=args.w1, w2=args.w2, seed=args.seed, command=command, force=args.force, device=args.device,
                  lr_drop=args.lr_drop, time_limit=args.time_limit, val=args.val, half=args.half,
@@ -204,12 +182,8 @@ def _parse_setting(text: str) -> tuple[str, object]:
 def _info(args: argparse.Namespace) -> None:
     path = Path(args.path)
     if path.suffix == ".safetensors":
-        from .checkpoint import read_metadata
-
         print(json.dumps(read_metadata(path), indent=2))
         return
-    from integrations.compression.container import unpack
-
     header, streams = unpack(path.read_bytes())
     print(json.dumps({"model_id": header.model_id, "quality": header.quality, "height": header.height,
                       "width": header.width, "channels": header.channels,
@@ -220,14 +194,5 @@ _COMMANDS = {"compress": _compress, "decompress": _decompress, "eval": _eval, "t
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 error)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        _COMMANDS[args.command](args)
-    except (ValueError, OSError, RuntimeError) as e:  # BitstreamError is a ValueError
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    """Run the CLI; returns the exit status (0 ok, 2 error; BitstreamError is a ValueError)."""
+    return run(build_parser(), _COMMANDS, argv)

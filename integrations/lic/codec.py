@@ -1,9 +1,8 @@
-"""Images <-> ``.wlic`` bytes and files, and which model decodes a file.
+"""Which model codes or decodes a file, and images <-> ``.wlic`` files.
 
-A file is C1's container (:mod:`integrations.compression.container`): magic ``WLIC``, format
-version, header (model id, quality, original height / width, channels), the streams ``[z, y]``
-with their lengths, and a CRC32. The model id is ``<model name>@<weights fingerprint>``, so a file
-only decodes with the very weights (and CDF tables) that wrote it.
+The bytes themselves are :func:`~.model.compress_image` / :func:`~.model.decompress_image`
+(re-exported here); this module adds the choice of weights (a checkpoint, the shipped weights of
+a registered model, or its untrained initialisation) and the file-level calls.
 """
 from __future__ import annotations
 
@@ -14,13 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
-from integrations.compression.container import BitstreamError, Header, pack, unpack, write_atomic
-from integrations.compression.imageio import load_rgb, save_png
-
+from ..compression.container import BitstreamError, unpack
+from ..compression.imageio import load_rgb, save_png
+from ..toolkit.files import write_atomic
 from .checkpoint import load_checkpoint
-from .model import LAMBDAS, WeConveneLIC, build_model, model_names
+from .model import LAMBDAS, WeConveneLIC, build_model, compress_image, decompress_image, model_names
 from .weights import shipped_checkpoint, shipped_for_model_id
 
 __all__ = [
@@ -34,36 +32,11 @@ UNTRAINED_WARNING = (
 )
 
 
-def compress_image(model: WeConveneLIC, x: Tensor, reconstruct: bool = True) -> tuple[bytes, Tensor | None]:
-    """``x`` (1, 3, H, W) in [0, 1] -> ``(file bytes, encoder-side reconstruction)`` (None for the
-    reconstruction with ``reconstruct=False``, which skips the synthesis transform)."""
-    streams, x_hat = model.encode(x, reconstruct=reconstruct)
-    header = Header(model_id=model.model_id, quality=model.quality, height=x.shape[-2], width=x.shape[-1], channels=3)
-    return pack(header, streams), x_hat
-
-
-def decompress_image(model: WeConveneLIC, data: bytes) -> Tensor:
-    """File bytes -> ``x_hat`` (1, 3, H, W); raises :class:`BitstreamError` for foreign or broken data."""
-    header, streams = unpack(data, expected_model_id=model.model_id)
-    _check_header(header, model)
-    try:
-        return model.decode(streams, header.height, header.width)
-    except ValueError as e:
-        raise BitstreamError(str(e)) from None
-
-
-def _check_header(header: Header, model: WeConveneLIC) -> None:
-    if header.channels != 3:
-        raise BitstreamError(f"unsupported channel count {header.channels} (this codec writes 3)")
-    if header.quality != model.quality:
-        raise BitstreamError(f"quality mismatch: the file says {header.quality}, the model is quality {model.quality}")
-
-
 def load_model(
     checkpoint: str | os.PathLike | None = None, name: str | None = None, quality: int = 3, shipped: bool = True
 ) -> WeConveneLIC:
     """A checkpoint's model; else the registered model ``name`` at ``quality`` with its shipped
-    weights (``weights/lic/``, if ``shipped`` and there are some), or untrained."""
+    weights (:data:`.weights.WEIGHTS_DIR`, if ``shipped`` and there are some), or untrained."""
     if checkpoint is not None:
         return load_checkpoint(checkpoint)
     if name is None:

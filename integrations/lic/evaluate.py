@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from integrations.compression import bdrate, classic, datasets, metrics, results
-from integrations.compression.imageio import load_rgb, load_rgb_uint8, to_uint8
+from ..compression import bdrate, classic, datasets, metrics, results
+from ..compression.imageio import load_rgb, load_rgb_uint8, to_uint8
 
 from .codec import compress_image, decompress_image, is_untrained
 from .model import LAMBDAS, WeConveneLIC

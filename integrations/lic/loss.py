@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable
 
 import torch
+from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
 __all__ = ["RateDistortionLoss", "band_bpp"]
@@ -60,8 +61,6 @@ class RateDistortionLoss(nn.Module):
             result["mse"] = torch.mean((output["x_hat"] - target) ** 2)
             distortion = 255.0**2 * result["mse"]
         else:
-            from pytorch_msssim import ms_ssim
-
             result["ms_ssim"] = ms_ssim(output["x_hat"], target, data_range=1.0)
             distortion = 1.0 - result["ms_ssim"]
         result["loss"] = self.w1 * bpp_low + self.w2 * bpp_high + bpp_z + self.lmbda * distortion

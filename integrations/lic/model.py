@@ -11,7 +11,7 @@ Networks (``N`` hidden, ``M`` latent channels; ``D`` = ``WeConv3D(stride=2)``, `
 Every stride-2 layer of g_a / h_a and every up-sampling layer of g_s / h_s is a 3DM-WeConv layer
 (1-level channel DWT, ``levels``-level spatial DWT, 3x3 conv on the coarsest LL band, 1x1 convs on the
 detail bands, GDN / IGDN on the bands). ``z`` goes through CompressAI's EntropyBottleneck; ``y``
-through the slice-wise entropy model of :mod:`integrations.compression.entropy_models`
+through the slice-wise entropy model of :mod:`..compression.entropy_models`
 (3DWeChARM by default; WeChARM and ChWP as ablations), which receives the hyper features.
 
 Any image size: the input is padded on the bottom / right to a multiple of 64 by edge replication
@@ -20,34 +20,27 @@ Any image size: the input is padded on the bottom / right to a multiple of 64 by
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from integrations.compression.entropy_models import (
-    ChWP,
-    SliceEntropyModel,
-    ThreeDWeChARM,
-    WeChARM,
-    MAX_SYMBOL,
-    guarded_stream,
-    ste_round,
-)
 from wavelayers import GDN, ChWDTB, WeConv2D, WeConv3D
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", FutureWarning)  # compressai calls the deprecated torch.jit.script
-    from compressai.entropy_models import EntropyBottleneck
-    from compressai.models import CompressionModel
+from ..compression.container import BitstreamError, Header, pack, unpack
+from ..compression.compressai_parts import CompressionModel, EntropyBottleneck
+from ..compression.entropy_models import MAX_SYMBOL, ChWP, SliceEntropyModel, ThreeDWeChARM, WeChARM
+from ..compression.entropy_models import guarded_stream, ste_round
+from ..toolkit.registry import register_model
 
 __all__ = [
     "LICConfig", "WeConveneLIC", "PRESETS", "ENTROPY_MODELS", "LAMBDAS", "build_model", "model_names",
     "parse_model_name", "model_name", "model_config", "FAMILIES", "TRANSFORMS", "BLOCKS", "PAD_MULTIPLE",
+    "compress_image", "decompress_image",
 ]
 
 PAD_MULTIPLE = 64
@@ -84,18 +77,21 @@ class LICConfig:
 
     N: int
     M: int
-    entropy: str = "3dwecharm"
+    # the re-sampling layers
+    transform: str = "weconv3d"
     wavelet: str = "bior4.4"
-    mode: str = "jpeg2000"
     levels: int = 2
+    mode: str = "jpeg2000"
+    hf_kernel: int = 1
+    # the blocks between them
+    block: str = "residual"
     res_blocks: int = 1
+    # the entropy model of y
+    entropy: str = "3dwecharm"
     context_channels: int = 128
     width: int = 128
     param_width: int = 128
     wecharm_slices: int = 5
-    transform: str = "weconv3d"
-    hf_kernel: int = 1
-    block: str = "residual"
 
     def __post_init__(self) -> None:
         for name, allowed in (("entropy", ENTROPY_MODELS), ("transform", TRANSFORMS), ("block", BLOCKS)):
@@ -154,7 +150,7 @@ def _check_quality(quality: int) -> int:
 def build_model(name: str, quality: int = 3, seed: int | None = None) -> "WeConveneLIC":
     """A registered model with a deterministic initialisation (``seed`` defaults to one derived from
     ``name`` and ``quality``), CDF tables built and ready to code. Untrained: load a checkpoint for
-    meaningful images (:func:`integrations.lic.checkpoint.load_checkpoint`)."""
+    meaningful images (:func:`.checkpoint.load_checkpoint`)."""
     config = model_config(name)
     _check_quality(quality)
     if seed is None:
@@ -211,12 +207,12 @@ class ConvResampling(nn.Module):
 
 
 def _resampling_layer(c: LICConfig, cin: int, cout: int, transposed: bool) -> nn.Module:
-    norm = "igdn" if transposed else "gdn"
+    # 2x down (stride 2, GDN) or 2x up (sub-pixel head, IGDN)
+    sampling = {"upsample": "subpixel", "norm": "igdn"} if transposed else {"stride": 2, "norm": "gdn"}
     if c.transform == "weconv3d":
-        return WeConv3D(cin, cout, stride=2, transposed=transposed, wavelet=c.wavelet, levels=c.levels,
-                        hf_kernel=c.hf_kernel, norm=norm, mode=c.mode)
+        return WeConv3D(cin, cout, c.wavelet, levels=c.levels, hf_kernel=c.hf_kernel, mode=c.mode, **sampling)
     if c.transform == "weconv2d":
-        return WeConv2D(cin, cout, stride=2, transposed=transposed, wavelet=c.wavelet, norm=norm, mode=c.mode)
+        return WeConv2D(cin, cout, c.wavelet, mode=c.mode, **sampling)
     return ConvResampling(cin, cout, transposed)
 
 
@@ -238,7 +234,7 @@ class WeConveneLIC(CompressionModel):
     ``likelihoods`` a flat dict ``{band: tensor, ..., "z": tensor}`` (CompressAI's losses sum them all).
 
     Coding: :meth:`encode` / :meth:`decode` work on the two streams ``[z, y]``;
-    :meth:`compress` / :meth:`decompress` on container bytes (:mod:`integrations.lic.codec`).
+    :meth:`compress` / :meth:`decompress` on the bytes of a ``.wlic`` file (:func:`compress_image`).
     """
 
     def __init__(self, config: LICConfig, name: str = "3dm-weconvene-custom", quality: int = 3) -> None:
@@ -357,14 +353,10 @@ class WeConveneLIC(CompressionModel):
 
     def compress(self, x: Tensor) -> bytes:
         """``x`` (1, 3, H, W) in [0, 1] -> the bytes of a ``.wlic`` file."""
-        from .codec import compress_image
-
         return compress_image(self, x, reconstruct=False)[0]
 
     def decompress(self, data: bytes) -> Tensor:
         """Bytes of a ``.wlic`` file written by this model -> ``x_hat`` (1, 3, H, W) in [0, 1]."""
-        from .codec import decompress_image
-
         return decompress_image(self, data)
 
     # --- identity ---------------------------------------------------------------------------------
@@ -395,3 +387,33 @@ class WeConveneLIC(CompressionModel):
             "name": self.name, "quality": self.quality, "lambda": LAMBDAS[self.quality],
             "config": asdict(self.config), "parameters": sum(p.numel() for p in self.parameters()),
         }
+
+
+def compress_image(model: WeConveneLIC, x: Tensor, reconstruct: bool = True) -> tuple[bytes, Tensor | None]:
+    """``x`` (1, 3, H, W) in [0, 1] -> ``(file bytes, encoder-side reconstruction)`` (None for the
+    reconstruction with ``reconstruct=False``, which skips the synthesis transform).
+
+    A file is the container of :mod:`..compression.container`: magic ``WLIC``, format version,
+    header (model id, quality, original height / width, channels), the streams ``[z, y]`` with
+    their lengths, and a CRC32. The model id is ``<model name>@<weights fingerprint>``, so a file
+    only decodes with the very weights (and CDF tables) that wrote it."""
+    streams, x_hat = model.encode(x, reconstruct=reconstruct)
+    header = Header(model_id=model.model_id, quality=model.quality, height=x.shape[-2], width=x.shape[-1], channels=3)
+    return pack(header, streams), x_hat
+
+
+def decompress_image(model: WeConveneLIC, data: bytes) -> Tensor:
+    """File bytes -> ``x_hat`` (1, 3, H, W); raises :class:`BitstreamError` for foreign or broken data."""
+    header, streams = unpack(data, expected_model_id=model.model_id)
+    if header.channels != 3:
+        raise BitstreamError(f"unsupported channel count {header.channels} (this codec writes 3)")
+    if header.quality != model.quality:
+        raise BitstreamError(f"quality mismatch: the file says {header.quality}, the model is quality {model.quality}")
+    try:
+        return model.decode(streams, header.height, header.width)
+    except ValueError as e:
+        raise BitstreamError(str(e)) from None
+
+
+for _name in model_names():
+    register_model(_name, partial(build_model, _name), integration=__package__.rpartition(".")[2])

@@ -5,12 +5,22 @@ auxiliary optimizer fits those to the hyperprior's distribution (CompressAI's ``
 """
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
+from ..compression.datasets import list_images
+from ..compression.imageio import load_rgb
+from ..toolkit.distributed import ProcessGroup
+from ..toolkit.files import load_torch, save_torch, write_atomic
+from .checkpoint import save_checkpoint
 from .loss import RateDistortionLoss
+from .model import LAMBDAS
 
 __all__ = ["make_optimizers", "train_step", "random_crops", "round_to_half", "validate", "run_training"]
 
@@ -138,19 +148,6 @@ def run_training(
     metadata. Under ``torchrun`` every process trains on its own crops (``batch`` each) and the
     gradients are averaged; process 0 writes the files.
     """
-    import json
-    import time
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from integrations.compression.container import write_atomic
-    from integrations.compression.datasets import list_images
-    from integrations.compression.imageio import load_rgb
-
-    from .checkpoint import save_checkpoint
-    from .model import LAMBDAS
-
     state_path = Path(str(out) + ".state.pt")
     if not 0 < lr_drop <= 1:
         raise ValueError(f"lr_drop must be in (0, 1], got {lr_drop!r}")
@@ -160,7 +157,7 @@ def run_training(
         raise FileNotFoundError(f"cannot resume: {state_path} does not exist")
     if not (resume or force) and Path(out).exists():
         raise FileExistsError(f"{out} exists; pass --force to overwrite it or --resume to continue it")
-    world = _Distributed.start(device)
+    world = ProcessGroup.join(device)
     dev = world.device
     images = [load_rgb(p).to(dev) for p in list_images(data)]
     val_images = [load_rgb(p).to(dev) for p in list_images(val)] if val and world.rank == 0 else []
@@ -174,7 +171,7 @@ def run_training(
     history: list[dict[str, float]] = []
     first, elapsed, lr_dropped_at = 0, 0.0, None
     if resume:
-        state = torch.load(state_path, map_location=dev, weights_only=True)
+        state = load_torch(state_path, dev)
         if state["world_size"] != world.size:
             raise ValueError(f"{state_path} was written by {state['world_size']} process(es), "
                              f"this run has {world.size}")
@@ -188,17 +185,13 @@ def run_training(
     world.broadcast(model)
 
     def save_state(step: int, seconds: float) -> None:
-        generators = world.gather_states(generator.get_state())
-        global_rng = world.gather_states(_global_rng_state(dev))
-        if world.rank == 0:
-            import io
-
-            buffer = io.BytesIO()
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        generators = world.gather(generator.get_state())
+        global_rng = world.gather(_global_rng_state(dev))
+        if world.is_main:
+            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "aux_optimizer": aux_optimizer.state_dict(), "generators": generators, "global_rng": global_rng,
                         "step": step, "seconds": seconds, "lr_dropped_at": lr_dropped_at, "history": history,
-                        "world_size": world.size}, buffer)
-            write_atomic(state_path, buffer.getvalue(), force=True)
+                        "world_size": world.size}, state_path)
 
     bar = tqdm(total=steps, initial=first, desc=f"train {model.name} q{model.quality}", unit="step",
                disable=not progress or world.rank != 0)
@@ -242,7 +235,7 @@ def run_training(
         save_checkpoint(model, out, lmbda=lmbda, command=command, extra=extra, force=True, half=half)
         log = "".join(json.dumps(h) + "\n" for h in history)
         write_atomic(str(out) + ".log.jsonl", log.encode(), force=True)
-    world.stop()
+    world.leave()
     return history
 
 
@@ -259,64 +252,6 @@ def _set_global_rng_state(state: Tensor, device: torch.device) -> None:
     torch.set_rng_state(state[:cpu].cpu())
     if device.type == "cuda":
         torch.cuda.set_rng_state(state[cpu:].cpu(), device)
-
-
-class _Distributed:
-    """The process group under ``torchrun`` (``WORLD_SIZE`` > 1), or a single process."""
-
-    def __init__(self, rank: int, size: int, device: torch.device) -> None:
-        self.rank, self.size, self.device = rank, size, device
-
-    @classmethod
-    def start(cls, device: str) -> "_Distributed":
-        from integrations.distributed import join_process_group
-
-        return cls(*join_process_group(device))
-
-    def broadcast(self, model: nn.Module) -> None:
-        """Give every process process 0's weights and buffers."""
-        if self.size > 1:
-            import torch.distributed as dist
-
-            for t in list(model.parameters()) + list(model.buffers()):
-                dist.broadcast(t.data, 0)
-
-    def average_gradients(self, params: Sequence[Tensor]) -> None:
-        if self.size > 1:
-            import torch.distributed as dist
-
-            for p in params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad)
-                p.grad /= self.size
-
-    def gather_states(self, state: Tensor) -> list[Tensor]:
-        if self.size == 1:
-            return [state]
-        import torch.distributed as dist
-
-        states = [None] * self.size
-        dist.all_gather_object(states, state.cpu())
-        return states
-
-    def check_in_sync(self, model: nn.Module) -> None:
-        """Raise if the processes' weights have drifted apart (they must stay identical)."""
-        if self.size > 1:
-            import torch.distributed as dist
-
-            total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
-            sums = [torch.zeros_like(total) for _ in range(self.size)]
-            dist.all_gather(sums, total)
-            if any(not torch.equal(s, sums[0]) for s in sums):
-                raise RuntimeError(f"processes out of sync: parameter sums {[float(s) for s in sums]}")
-
-    def stop(self) -> None:
-        if self.size > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-            dist.destroy_process_group()
 
 
 def _random_crops_on(images: Sequence[Tensor], size: int, batch: int, generator: torch.Generator) -> Tensor:

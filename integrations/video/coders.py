@@ -20,20 +20,15 @@ decoder reconstructions are equal bit for bit on a given machine and software bu
 """
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor, nn
 
-from integrations.compression.entropy_models import MAX_SYMBOL, ThreeDWeChARM, guarded_stream
 from wavelayers import GDN
 
+from ..compression.compressai_parts import EntropyBottleneck, GaussianConditional, get_scale_table
+from ..compression.entropy_models import MAX_SYMBOL, ThreeDWeChARM, guarded_stream
 from .sampling import apply_wavelet
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", FutureWarning)  # compressai calls the deprecated torch.jit.script
-    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-    from compressai.models.base import get_scale_table
 
 __all__ = ["MotionCoder", "ResidualCoder", "ENTROPY_MODELS", "CDF_BUFFER_SUFFIXES"]
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from integrations.compression.imageio import load_rgb_uint8
+from ..compression.imageio import load_rgb_uint8
 
 __all__ = ["list_frames", "list_sequences", "vimeo_septuplets", "read_frames", "FramePairs", "moving_sequence"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from integrations.compression.container import write_atomic
+from ..toolkit.files import write_atomic
 
 from .data import list_frames, read_frames
 from .gop import decode_gop, encode_gop, gop_metrics

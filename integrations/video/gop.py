@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from integrations.compression.container import MAX_STREAMS, BitstreamError, Header, pack, unpack
-from integrations.compression.imageio import to_uint8
-from integrations.compression.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
+from ..compression.container import MAX_STREAMS, BitstreamError, Header, pack, unpack
+from ..compression.imageio import to_uint8
+from ..compression.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
 
 from .iframe import decode_iframe, encode_iframe
 from .model import DVC, pad_frame

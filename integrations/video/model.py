@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +27,11 @@ from torch import Tensor, nn
 from .coders import CDF_BUFFER_SUFFIXES, ENTROPY_MODELS, MotionCoder, ResidualCoder
 from .compensation import MotionCompensation
 from .flow import PyramidFlow
-from .sampling import check_wavelet
+from ..toolkit.registry import register_model
+from ..toolkit.wavelets import check_wavelet
 from .warp import warp
 
-__all__ = ["DVCConfig", "PRESETS", "DVC", "PFrameOutput", "build_model", "pad_frame", "MULTIPLE"]
+__all__ = ["DVCConfig", "PRESETS", "MODEL_NAMES", "DVC", "PFrameOutput", "build_model", "pad_frame", "MULTIPLE"]
 
 MULTIPLE = 64  # 4 stride-2 layers (/16) then the hyperprior's 2 more (/64)
 
@@ -66,6 +68,7 @@ PRESETS: dict[str, DVCConfig] = {
     "small": DVCConfig(flow_channels=(16, 32, 16, 8), flow_kernel=5, mv_channels=32, res_channels=32,
                        res_latent_channels=48, hyper_channels=32, mc_channels=16),
 }
+MODEL_NAMES = {"dvc": "dvc", "dvc-pytorch": "dvc-pytorch", "dvc-small": "small"}  # registered name -> preset
 
 
 @dataclass
@@ -181,14 +184,20 @@ class DVC(nn.Module):
         return asdict(self.config)
 
 
-def build_model(preset: str = "small", wavelet: str = "none", residual_entropy: str = "hyperprior",
+def build_model(name: str = "dvc-small", *, wavelet: str = "none", residual_entropy: str = "hyperprior",
                 seed: int | None = 0) -> DVC:
-    """A model of a preset (``dvc``, ``dvc-pytorch``, ``small``); ``seed`` makes the initial weights reproducible."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
+    """A model of a registered name (``dvc``, ``dvc-pytorch``, ``dvc-small``); ``seed`` makes the
+    initial weights reproducible. ``DVC.name`` (in the model id) is the preset: ``dvc``, ``dvc-pytorch``, ``small``."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model must be one of {tuple(MODEL_NAMES)}, got {name!r}")
+    preset = MODEL_NAMES[name]
     config = replace(PRESETS[preset], wavelet=wavelet, residual_entropy=residual_entropy)
     if seed is None:
         return DVC(config, name=preset)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return DVC(config, name=preset)
+
+
+for _name in MODEL_NAMES:
+    register_model(_name, partial(build_model, _name), integration=__package__.rpartition(".")[2])

@@ -4,8 +4,8 @@ DVC's coders are built with their published layers, ``Conv2d(k, stride 2, paddin
 ``ConvTranspose2d(k, stride 2, padding k//2, output_padding 1)``. For a wavelet other than
 ``'none'``, :func:`apply_wavelet` rewrites an encoder / decoder pair with
 :func:`wavelayers.rewrite.replace_downsampling` / :func:`~wavelayers.rewrite.replace_upsampling`,
-using the factories below: ``WeConv3D(stride=2)`` and ``WeConv3D(transposed=True,
-upsample='transposed')`` with the same kernel, channels and output size (3DM-WeConv / I3DM-WeConv).
+using the factories below: ``WeConv3D(stride=2)`` and ``WeConv3D(upsample='transposed')`` with the
+same kernel, channels and output size (3DM-WeConv / I3DM-WeConv).
 The channel DWT needs an even channel count; layers with fewer than 4 or an odd number of output
 channels (the decoders' last layers: 2 flow / 3 RGB channels) get ``channel_levels=0``.
 """
@@ -13,18 +13,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from wavelayers import WeConv3D
-from wavelayers.rewrite import RewriteReport, replace_downsampling, replace_upsampling
+from wavelayers import RewriteReport, WeConv3D, replace_downsampling, replace_upsampling
 
-__all__ = ["WAVELETS", "check_wavelet", "weconv_down", "weconv_up", "apply_wavelet"]
+from ..toolkit.wavelets import check_wavelet
 
-WAVELETS = ("none", "haar", "bior2.2", "bior4.4")
-
-
-def check_wavelet(wavelet: str) -> str:
-    if wavelet not in WAVELETS:
-        raise ValueError(f"wavelet must be one of {WAVELETS}, got {wavelet!r}")
-    return wavelet
+__all__ = ["weconv_down", "weconv_up", "apply_wavelet"]
 
 
 def _channel_levels(out_channels: int) -> int:
@@ -37,9 +30,11 @@ def weconv_down(in_channels: int, out_channels: int, stride: int = 2, **kwargs) 
 
 
 def weconv_up(in_channels: int, out_channels: int, stride: int = 2, transposed: bool = True, **kwargs) -> WeConv3D:
-    """(N, in, H, W) -> (N, out, 2H, 2W) with a transposed-conv head."""
-    return WeConv3D(in_channels, out_channels, stride=stride, transposed=transposed, upsample="transposed",
-                    channel_levels=_channel_levels(out_channels), **kwargs)
+    """(N, in, H, W) -> (N, out, 2H, 2W) with a transposed-conv head; the rewriter's ``stride`` /
+    ``transposed`` / ``upsample`` keywords all mean "this is an up-sampling site"."""
+    kwargs.pop("upsample", None)
+    return WeConv3D(in_channels, out_channels, upsample="transposed", channel_levels=_channel_levels(out_channels),
+                    **kwargs)
 
 
 def apply_wavelet(encoder: nn.Module, decoder: nn.Module, wavelet: str, levels: int = 2) -> list[RewriteReport]:

@@ -20,20 +20,19 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save as safetensors_save
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from integrations.compression.container import write_atomic
-
+from ..toolkit import checkpoint as ckpt
+from ..toolkit.distributed import ProcessGroup
+from ..toolkit.files import append_jsonl
 from .model import DVC, DVCConfig, PFrameOutput
 
 __all__ = ["TrainConfig", "rd_loss", "make_optimizers", "train_step", "train", "save_checkpoint",
@@ -101,8 +100,11 @@ def make_optimizers(model: DVC, lr: float = 1e-4, aux_lr: float = 1e-3) -> dict[
 
 
 def train_step(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], ref: Tensor, cur: Tensor,
-               lmbda: float, stage: str = "full", aux_weight: float = 0.0, grad_clip: float | None = 0.5) -> dict[str, float]:
-    """One optimiser step on a batch; returns the loss terms as floats (before the step)."""
+               lmbda: float, stage: str = "full", aux_weight: float = 0.0, grad_clip: float | None = 0.5,
+               sync: Callable[[Sequence[Tensor]], None] | None = None) -> dict[str, float]:
+    """One optimiser step on a batch; returns the loss terms as floats (before the step). ``sync``
+    (e.g. :meth:`ProcessGroup.average_gradients`) is applied to the quantiles' gradients, which DDP
+    does not see (their auxiliary loss is computed outside its forward)."""
     model.train()
     for opt in optimizers.values():
         opt.zero_grad(set_to_none=True)
@@ -113,11 +115,8 @@ def train_step(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], r
     optimizers["main"].step()
     aux_loss = sum(eb.loss() for eb in _entropy_bottlenecks(_unwrap(model)))
     aux_loss.backward()
-    if dist.is_available() and dist.is_initialized():
-        for p in optimizers["aux"].param_groups[0]["params"]:
-            if p.grad is not None:
-                dist.all_reduce(p.grad)
-                p.grad /= dist.get_world_size()
+    if sync is not None:
+        sync(optimizers["aux"].param_groups[0]["params"])
     optimizers["aux"].step()
     out = {k: float(v.detach()) for k, v in terms.items()}
     out["aux"] = float(aux_loss.detach())
@@ -128,38 +127,27 @@ def train_step(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], r
 def save_checkpoint(path: str | os.PathLike, model: DVC, optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     step: int = 0, train_config: TrainConfig | None = None, command: str = "", force: bool = True) -> None:
     """Weights (CDF tables excluded), optimiser moments and metadata in one safetensors file (atomic)."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.weight_state().items()}
+    tensors = {f"model.{k}": v for k, v in model.weight_state().items()}
     for name, opt in (optimizers or {}).items():
         for idx, state in opt.state_dict()["state"].items():
             for key, value in state.items():
-                tensors[f"optim.{name}.{idx}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    metadata = {
-        "format": CHECKPOINT_FORMAT, "name": model.name, "config": json.dumps(model.config_dict()),
-        "step": str(step), "train_config": json.dumps(asdict(train_config) if train_config else {}),
-        "fingerprint": model.fingerprint(), "command": command,
-    }
-    write_atomic(path, safetensors_save(tensors, metadata=metadata), force=force)
+                tensors[f"optim.{name}.{idx}.{key}"] = torch.as_tensor(value)
+    fields = {"step": str(step), "train_config": json.dumps(asdict(train_config) if train_config else {}),
+              "fingerprint": model.fingerprint()}
+    ckpt.save_checkpoint(path, tensors, format=CHECKPOINT_FORMAT, model=model.name, config=model.config_dict(),
+                         command=command, fields=fields, force=force)
 
 
 def _read(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, Tensor]]:
-    try:
-        with safe_open(os.fspath(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # safetensors raises its own error types for non-safetensors files
-        raise ValueError(f"{path}: not a safetensors checkpoint ({e})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a DVC checkpoint (format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r})")
-    return meta, tensors
+    return ckpt.read_checkpoint(path, CHECKPOINT_FORMAT)
 
 
 def load_model(path: str | os.PathLike) -> DVC:
     """The checkpoint's model (eval mode, CDF tables built from its weights)."""
     meta, tensors = _read(path)
     try:
-        model = DVC(DVCConfig(**json.loads(meta["config"])), name=meta["name"])
+        # files written before the shared format name the preset under "name"
+        model = DVC(DVCConfig(**json.loads(meta["config"])), name=meta.get("model", meta.get("name")))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: invalid checkpoint metadata ({e})") from None
     _load_weights(model, tensors, path)
@@ -196,22 +184,12 @@ def load_checkpoint(path: str | os.PathLike, model: DVC, optimizers: dict[str, t
 
 
 # -- the loop -----------------------------------------------------------------------------------
-def _distributed(device: torch.device) -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
-
-
 def train(model: DVC, dataset: Dataset, config: TrainConfig, out_dir: str | os.PathLike, device: str = "cpu",
           resume: str | os.PathLike | None = None, command: str = "") -> list[dict]:
     """Train ``model`` to ``config.steps``; writes ``out_dir/last.safetensors`` (every ``checkpoint_every``
     steps and at the end) and ``out_dir/log.jsonl``; returns the per-step loss records of this run."""
-    dev = torch.device(device)
-    if dev.type == "cuda" and "LOCAL_RANK" in os.environ:
-        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-        torch.cuda.set_device(dev)
-    rank, world = _distributed(dev)
+    group = ProcessGroup.join(device)
+    dev, rank, world = group.device, group.rank, group.size
     out = Path(out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -223,7 +201,7 @@ def train(model: DVC, dataset: Dataset, config: TrainConfig, out_dir: str | os.P
         # The quantiles live outside the DDP forward (aux loss); train_step all-reduces their gradients.
         quantiles = [n for n, _ in model.named_parameters() if n.endswith("quantiles")]
         nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, quantiles)
-        net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        net = group.wrap(model, find_unused_parameters=True)
     sampler = DistributedSampler(dataset, seed=config.seed) if world > 1 else None
     generator = torch.Generator().manual_seed(config.seed + step)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -244,7 +222,7 @@ def train(model: DVC, dataset: Dataset, config: TrainConfig, out_dir: str | os.P
                     group["lr"] = config.lr * 0.1
             stage = config.stage(step)
             terms = train_step(net, optimizers, ref.to(dev), cur.to(dev), config.lmbda, stage,
-                               config.aux_weight, config.grad_clip)
+                               config.aux_weight, config.grad_clip, sync=group.average_gradients)
             step += 1
             record = {"step": step, "stage": stage, **terms}
             records.append(record)
@@ -252,12 +230,10 @@ def train(model: DVC, dataset: Dataset, config: TrainConfig, out_dir: str | os.P
                 bar.update(1)
                 bar.set_postfix(stage=stage, loss=f"{terms['loss']:.4g}", bpp=f"{terms['bpp']:.3f}",
                                 psnr=f"{terms['psnr']:.2f}")
-                with open(out / "log.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                append_jsonl(out / "log.jsonl", record)
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     save_checkpoint(out / "last.safetensors", model, optimizers, step, config, command)
         epoch += 1
     bar.close()
-    if world > 1:
-        dist.barrier()
+    group.barrier()
     return records
