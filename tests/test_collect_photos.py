@@ -131,3 +131,72 @@ def test_allowlist_names_are_unique_and_licensed():
     names = [collect.output_name(s.package, s.name) for s in collect.ALLOWLIST]
     assert len(names) == len(set(names))
     assert all(s.license and s.author for s in collect.ALLOWLIST)
+
+
+def _photo(index: int) -> np.ndarray:
+    """One of the evaluation photos (scikit-image's), (H, W, 3) uint8."""
+    from integrations.compression.datasets import bundled_photos
+
+    return bundled_photos(limit=index + 1)[index][1]
+
+
+def test_near_duplicate_of_an_evaluation_photo_is_caught(tmp_path):
+    """Oracle: a resized, re-encoded, slightly re-coloured copy of an evaluation photo is a near-duplicate;
+    another evaluation photo and noise are not."""
+    astronaut, coffee = _photo(0), _photo(1)
+    copy = Image.fromarray(astronaut).resize((300, 300), Image.LANCZOS)
+    copy.save(tmp_path / "copy.jpg", quality=60)
+    with Image.open(tmp_path / "copy.jpg") as loaded:
+        shifted = np.clip(np.asarray(loaded).astype(int) + 12, 0, 255).astype(np.uint8)
+    references = {"astronaut": collect.thumbnail_signature(astronaut)}
+    candidates = {"copy": collect.thumbnail_signature(shifted), "coffee": collect.thumbnail_signature(coffee),
+                  "noise": collect.thumbnail_signature(_noise_image(200, 150))}
+    clashes = collect.near_duplicates(candidates, references)
+    assert [(c, r) for c, r, _ in clashes] == [("copy", "astronaut")]
+    assert clashes[0][2] > 0.97
+
+
+def test_signature_is_unit_norm_and_flat_images_are_zero():
+    signature = collect.thumbnail_signature(_noise_image(64, 48))
+    assert signature.shape == (1024,) and np.linalg.norm(signature) == pytest.approx(1.0)
+    assert not collect.thumbnail_signature(Image.new("RGB", (64, 64), (9, 9, 9))).any()
+
+
+def test_allowlist_is_not_an_evaluation_photo():
+    """No curated photo carries an evaluation photo's name (the build also compares the pixels:
+    check_not_evaluation_photos)."""
+    from integrations.compression.datasets import BUNDLED_PHOTOS
+
+    assert not {s.name for s in collect.ALLOWLIST} & set(BUNDLED_PHOTOS)
+
+
+def test_group_split_keeps_the_first_collection_where_it_was():
+    first = {f"pkg__old{i}.webp": 1 for i in range(37)}
+    added = {f"other__new{i}.webp": 2 for i in range(30)}
+    train1, val1 = collect.split_groups(first)
+    assert (train1, val1) == collect.split_names(list(first))
+    train, val = collect.split_groups({**first, **added})
+    assert [n for n in val if n in first] == val1 and [n for n in train if n in first] == train1
+    assert len([n for n in val if n in added]) == 3
+    assert sorted(train + val) == sorted({**first, **added})
+
+
+def test_allowlist_groups_and_origins():
+    assert sum(s.group == 1 for s in collect.ALLOWLIST) == 37  # the split the shipped weights trained with
+    assert all(s.group in (1, 2) and s.origin in ("deb", "pypi") for s in collect.ALLOWLIST)
+    assert all(s.group == 2 for s in collect.ALLOWLIST if s.origin == "pypi")
+
+
+def test_unpack_wheel_extracts_members_and_reads_the_version(tmp_path):
+    import zipfile
+
+    wheel = tmp_path / "some_pkg-1.2.3-py3-none-any.whl"
+    buffer = tmp_path / "p.png"
+    _noise_image(20, 10).save(buffer)
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(buffer, "some_pkg/data/p.png")
+        archive.writestr("some_pkg/other.txt", "x")
+    version = collect.unpack_wheel(wheel, tmp_path / "root", ["some_pkg/data/p.png"])
+    assert version == "1.2.3"
+    assert (tmp_path / "root" / "some_pkg" / "data" / "p.png").is_file()
+    assert not (tmp_path / "root" / "some_pkg" / "other.txt").exists()

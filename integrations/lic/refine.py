@@ -94,7 +94,7 @@ def refine_latents(
     x: Tensor,
     steps: int,
     *,
-    lr: float = 5e-3,
+    lr: float = 2e-2,
     tau_start: float = 0.5,
     tau_end: float = 0.1,
     lmbda: float | None = None,
