@@ -13,8 +13,9 @@ from integrations.compression.container import BitstreamError, pack, unpack
 from integrations.video.data import FramePairs, list_frames, list_sequences, moving_sequence, vimeo_septuplets
 from integrations.video.gop import decode_gop, encode_gop, gop_metrics
 from integrations.video.model import DVC, DVCConfig, pad_frame
+from integrations.video.cli import main
 from integrations.video.training import (
-    TrainConfig, load_model, make_optimizers, rd_loss, train, train_step,
+    TrainConfig, load_model, make_optimizers, rd_loss, save_checkpoint, train, train_step,
 )
 from integrations.video.warp import warp
 from wavelayers import WeConv3D
@@ -212,6 +213,28 @@ def test_train_loop_checkpoints_and_resumes(tmp_path, frames):
     assert [r["step"] for r in resumed] == [3]
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3]
+
+
+def test_cli_compress_decompress_round_trip(tmp_path, frames, capsys):
+    model = tiny("haar")
+    ckpt = tmp_path / "tiny.safetensors"
+    save_checkpoint(ckpt, model, command="pytest")
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(src / f"f{i}.png")
+    gop, out = tmp_path / "seq.dvc", tmp_path / "decoded"
+    common = ["--checkpoint", str(ckpt), "--device", "cpu"]
+    assert main(["compress", str(src), str(gop), "--frames", "3", "--iframe-codec", "jpeg", *common]) == 0
+    expected = encode_gop(load_model(ckpt), frames[:3], "jpeg", 90)
+    assert gop.read_bytes() == expected.data
+    assert main(["decompress", str(gop), str(out), *common]) == 0
+    decoded = [np.asarray(Image.open(out / f"frame{i:03d}.png")) for i in range(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, expected.frames))
+    assert main(["compress", str(src), str(gop), *common]) == 2  # no overwrite without --force
+    assert "exists" in capsys.readouterr().err
+    assert main(["decompress", str(gop), str(tmp_path / "other"), "--device", "cpu"]) == 2  # untrained: wrong model id
+    assert "model id" in capsys.readouterr().err
 
 
 def test_flow_net_loads_user_weights(tmp_path):

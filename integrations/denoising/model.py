@@ -241,10 +241,6 @@ class MIRNetV2(nn.Module):
 
 def _weconv(in_channels: int, out_channels: int, *, kernel_size: int, head_kernel: int, **kwargs: Any) -> WeConv3D:
     """The rewriters' layer factory: ``WeConv3D`` with ``head_kernel`` in place of the replaced 1x1 conv's kernel."""
-    if kwargs.pop("transposed", False):  # the rewriters' up-sampling keyword, in its old spelling
-        kwargs.setdefault("upsample", "subpixel")
-    if kwargs.get("upsample"):
-        kwargs["stride"] = 1
     return WeConv3D(in_channels, out_channels, kernel_size=head_kernel, **kwargs)
 
 
