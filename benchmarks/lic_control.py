@@ -234,6 +234,28 @@ def probe(args: argparse.Namespace, images: list[Tensor]) -> dict[str, float]:
     return speeds
 
 
+def summary(tag: str = "", models: tuple[str, ...] = MODELS) -> str:
+    """Markdown tables of the results JSONs: the learning curves (validation loss / estimated bpp /
+    PSNR per evaluated step) and the final coded results."""
+    results = [json.loads(p.read_text()) for k in models if (p := RESULTS / f"lic_control-{k}{tag}.json").exists()]
+    steps = sorted({c["step"] for r in results for c in r["curve"]})
+    lines = ["| step | " + " | ".join(r["model"] for r in results) + " |", "|---|" + "---|" * len(results)]
+    for step in steps:
+        cells = []
+        for r in results:
+            c = next((c for c in r["curve"] if c["step"] == step), None)
+            cells.append(f"{c['val_loss']:.2f} / {c['val_bpp']:.3f} / {c['val_psnr']:.2f}" if c else "")
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    lines += ["", "| model | parameters | s / step | steps | est. bpp (y + z) | est. PSNR | coded bpp | coded PSNR | bit-exact |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        c, f = r["curve"][-1], r["coded"] or {}
+        lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['seconds_per_step']} | {r['steps']} "
+                     f"| {c['val_bpp']:.3f} ({c['val_bpp_y']:.3f} + {c['val_bpp_z']:.3f}) | {c['val_psnr']:.2f} "
+                     f"| {f.get('bpp', float('nan')):.3f} | {f.get('psnr', float('nan')):.2f} | {f.get('bit_exact', '')} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "photos" / "train")
@@ -253,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=ROOT / "runs" / "lic_control")
     parser.add_argument("--tag", default="", help="suffix of the result / state names (for variants)")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--summary", action="store_true", help="print the tables of the results and exit")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.tag, tuple(args.models)))
+        return 0
     if args.eval_every % args.chunk:
         parser.error("--eval-every must be a multiple of --chunk")
     torch.set_num_threads(1)
