@@ -20,7 +20,10 @@ from .report import Replacement, RewriteReport, SkippedSite, count_params, descr
 from .rules import Keep, NewLayer, Resampler, Swap, Verdict, is_shortcut
 from .walk import Site, walk
 
-__all__ = ["Plan", "Skip", "Options", "Finder", "Judge", "Patterns", "plan_siblings", "make_options", "check_choice", "check_flags", "rewrite"]
+__all__ = [
+    "Plan", "Skip", "Options", "Finder", "Judge", "Patterns", "plan_siblings", "make_options", "check_choice",
+    "check_flags", "rewrite",
+]
 
 Patterns = str | Iterable[str] | None
 DEFAULT_MODE = "jpeg2000"

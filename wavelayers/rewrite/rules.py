@@ -2,10 +2,10 @@
 
 Size rules work on one axis: a stride-2 window of kernel ``k`` and padding ``p`` maps ``H`` to
 ``floor((H + 2p - k) / 2) + 1`` (pools with ``ceil_mode``: see :func:`window_out`), which is
-``ceil(H/2)`` for every ``H`` when ``2p - k == -1`` and ``floor(H/2)`` when ``2p - k == -2``; a stride-2 transposed conv maps ``H`` to
-``2H + (k - 2p + output_padding - 2)``. Site rules return a :class:`Swap` (what goes there), a
-:class:`Keep` (a candidate left alone, with the reason) or ``None`` (not a candidate). Nothing
-here builds or changes a module.
+``ceil(H/2)`` for every ``H`` when ``2p - k == -1`` and ``floor(H/2)`` when ``2p - k == -2``;
+a stride-2 transposed conv maps ``H`` to ``2H + (k - 2p + output_padding - 2)``. Site rules
+return a :class:`Swap` (what goes there), a :class:`Keep` (a candidate left alone, with the
+reason) or ``None`` (not a candidate). Nothing here builds or changes a module.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 from torch import nn
 
 __all__ = [
-    "NewLayer", "Resampler", "Swap", "Keep", "Verdict", "pair", "window_out", "halving", "size_rule", "conv_padding", "is_lazy",
-    "group_problem", "strided_problem", "plain_conv", "doubling", "up_growth", "up_kernel", "is_shortcut",
+    "NewLayer", "Resampler", "Swap", "Keep", "Verdict", "pair", "window_out", "halving", "size_rule", "conv_padding",
+    "is_lazy", "group_problem", "strided_problem", "plain_conv", "doubling", "up_growth", "up_kernel", "is_shortcut",
     "down_conv", "down_pool", "up_transposed", "up_pair", "up_lone",
 ]
 

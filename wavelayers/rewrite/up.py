@@ -28,7 +28,9 @@ def judge_up(module: nn.Module, following: nn.Module | None, *, interpolation: s
     return verdict or up_lone(module, interpolation)
 
 
-def find_up(parent: nn.Module, children: list[Site], *, interpolation: str = "skip", fuse: bool = True) -> list[Plan | Skip]:
+def find_up(
+    parent: nn.Module, children: list[Site], *, interpolation: str = "skip", fuse: bool = True
+) -> list[Plan | Skip]:
     """The up-sampling sites among ``parent``'s ``children``."""
     judge = partial(judge_up, interpolation=interpolation)
     return plan_siblings(children, judge, adjacent=fuse and isinstance(parent, nn.Sequential))
