@@ -267,9 +267,9 @@ def test_counts_of_the_wrong_type_are_type_errors(call) -> None:
 
 
 def test_empty_axis_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match=r"signal length must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"axis 1 non-empty .* but axis 1 is empty: got shape \(3, 0\)"):
         dwt1d(torch.empty(3, 0))
-    with pytest.raises(ValueError, match=r"signal length must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., H, W\) with axis 2 non-empty"):
         dwt2d(torch.empty(1, 1, 0, 4))
 
 

@@ -13,8 +13,11 @@ from collections.abc import Sequence
 import torch
 
 
-def check_tensor(x: object, name: str, ndim: int | tuple[int, ...], layout: str) -> torch.Tensor:
-    """Check that ``x`` is a floating-point tensor of the expected rank."""
+def check_tensor(
+    x: object, name: str, ndim: int | tuple[int, ...], layout: str, nonempty: tuple[int, ...] = ()
+) -> torch.Tensor:
+    """Check that ``x`` is a floating-point tensor of the expected rank whose axes ``nonempty``
+    (indices, negative from the end; ``(1, ...)``-style layouts pass ``range(1, ndim)``) are not empty."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor {layout}, got {type(x).__name__}")
     ranks = (ndim,) if isinstance(ndim, int) else ndim
@@ -22,6 +25,13 @@ def check_tensor(x: object, name: str, ndim: int | tuple[int, ...], layout: str)
         raise ValueError(f"{name} must have shape {layout}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
     if not (x.is_floating_point()):
         raise TypeError(f"{name} must be a floating-point tensor (float16/bfloat16/float32/float64), got {x.dtype}")
+    for axis in nonempty:
+        a = axis % x.dim()
+        if x.shape[a] == 0:
+            raise ValueError(
+                f"{name} must have shape {layout} with axis {a} non-empty (only leading batch axes may be 0), "
+                f"but axis {a} is empty: got shape {tuple(x.shape)}"
+            )
     return x
 
 
@@ -45,9 +55,11 @@ def _is_int(v: object) -> bool:
 
 def check_size(size: object, name: str, length: int) -> tuple[int, ...]:
     """A spatial size of ``length`` positive ints (an int is accepted for ``length == 1``)."""
-    if length == 1 and _is_int(size):
-        size = (size,)
     what = "an int >= 1" if length == 1 else f"a sequence of {length} ints >= 1 such as (H, W)"
+    if length == 1:
+        if not _is_int(size):
+            raise TypeError(f"{name} must be {what}, got {size!r}")
+        size = (size,)
     if not isinstance(size, Sequence) or isinstance(size, str) or not all(_is_int(v) for v in size):
         raise TypeError(f"{name} must be {what}, got {size!r}")
     if len(size) != length or any(v < 1 for v in size):

@@ -80,6 +80,7 @@ def dwt1d(x: Tensor, wavelet: str = "haar", *, mode: str = "jpeg2000", dim: int 
     check_tensor(x, "x", tuple(range(1, 9)), "(..., n, ...)")
     name = _resolve(wavelet, mode)
     dim = check_dim(dim, x)
+    check_tensor(x, "x", x.dim(), "(..., n, ...)", nonempty=(dim,))
     n = x.shape[dim]
     A, _ = operator_blocks(name, mode, n, x.device, x.dtype)
     y = _apply_along(x, A, dim)
@@ -204,7 +205,7 @@ def dwt2d(x: Tensor, wavelet: str = "haar", *, levels: int = 1, mode: str = "jpe
     Returns a :class:`WaveletCoeffs2D` (unpacks as ``ll, highs``); ``highs`` is a
     :class:`DetailBands` list that remembers ``(H, W)``, the wavelet and the mode, so
     ``idwt2d(ll, highs)`` restores odd sizes exactly."""
-    check_tensor(x, "x", tuple(range(2, 9)), "(..., H, W)")
+    check_tensor(x, "x", tuple(range(2, 9)), "(..., H, W)", nonempty=(-2, -1))
     check_positive_int(levels, "levels")
     name = _resolve(wavelet, mode)
     highs: list[Tensor] = []
@@ -239,7 +240,7 @@ def idwt2d(
         if highs is not None:
             raise TypeError("pass the WaveletCoeffs2D that dwt2d returned or (ll, highs), not both")
         ll, highs = ll
-    check_tensor(ll, "ll", tuple(range(2, 9)), "(..., h, w)")
+    check_tensor(ll, "ll", tuple(range(2, 9)), "(..., h, w)", nonempty=(-2, -1))
     if not isinstance(highs, (list, tuple)):
         raise TypeError(f"highs must be the list of detail bands that dwt2d returned, got {type(highs).__name__}")
     if len(highs) == 0:

@@ -70,7 +70,7 @@ class WaveletDownsample(nn.Module):
             raise ValueError(f"mode must be non-expansive ('jpeg2000' or 'periodization') to give ceil(H/2), got {mode!r}")
 
     def forward(self, x: Tensor) -> Tensor:
-        check_tensor(x, "input", 4, "(N, C, H, W)")
+        check_tensor(x, "input", 4, "(N, C, H, W)", nonempty=(1, 2, 3))
         if self.channels is not None:
             check_channels(x, self.channels)
         if self.stride == 1:
@@ -114,7 +114,7 @@ class WaveletUpsample(nn.Module):
             raise ValueError(f"mode must be non-expansive ('jpeg2000' or 'periodization') to give 2H, got {mode!r}")
 
     def forward(self, x: Tensor, *, size: tuple[int, int] | None = None) -> Tensor:
-        check_tensor(x, "input", 4, "(N, C, H, W)")
+        check_tensor(x, "input", 4, "(N, C, H, W)", nonempty=(1, 2, 3))
         if self.channels is not None:
             check_channels(x, self.channels)
         n, c, h, w = x.shape
@@ -149,7 +149,7 @@ class FloorDownsample(nn.Module):
         self.layer = layer
 
     def forward(self, x: Tensor) -> Tensor:
-        check_tensor(x, "input", 4, "(N, C, H, W)")
+        check_tensor(x, "input", 4, "(N, C, H, W)", nonempty=(1, 2, 3))
         h, w = x.shape[-2], x.shape[-1]
         return self.layer(x[..., : h - h % 2, : w - w % 2])
 

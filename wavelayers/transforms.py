@@ -41,6 +41,11 @@ __all__ = [
 ]
 
 
+def _per_pixel(x: Tensor, M: Tensor) -> Tensor:
+    """:func:`apply_channel_matrix`, also for an empty batch (``N = 0``)."""
+    return x.clone() if x.shape[0] == 0 else apply_channel_matrix(x, M)
+
+
 class _WaveletModule(nn.Module):
     def __init__(self, wavelet: str, mode: str) -> None:
         super().__init__()
@@ -127,6 +132,7 @@ class _ChannelTransform(_WaveletModule):
 
     def _matrix(self, x: Tensor, inverse: bool) -> Tensor:
         check_tensor(x, "x", (2, 3, 4, 5), "(N, C, ...)")
+        check_tensor(x, "x", x.dim(), "(N, C, ...)", nonempty=tuple(range(1, x.dim())))
         check_channels(x, self.channels)
         A, S = channel_matrices(self.wavelet, self.mode, self.channels, self.levels, self.packet, x.device, x.dtype)
         return S if inverse else A
@@ -144,14 +150,14 @@ class ChannelDWT(_ChannelTransform):
         super().__init__(channels, wavelet, levels, mode)
 
     def forward(self, x: Tensor) -> Tensor:
-        return apply_channel_matrix(x, self._matrix(x, inverse=False))
+        return _per_pixel(x, self._matrix(x, inverse=False))
 
 
 class ChannelIDWT(ChannelDWT):
     """Inverse of :class:`ChannelDWT` with the same arguments."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return apply_channel_matrix(x, self._matrix(x, inverse=True))
+        return _per_pixel(x, self._matrix(x, inverse=True))
 
 
 class ChannelWaveletPacket(_ChannelTransform):
@@ -165,14 +171,14 @@ class ChannelWaveletPacket(_ChannelTransform):
         super().__init__(channels, wavelet, levels, mode)
 
     def forward(self, x: Tensor) -> Tensor:
-        return apply_channel_matrix(x, self._matrix(x, inverse=False))
+        return _per_pixel(x, self._matrix(x, inverse=False))
 
 
 class ChannelWaveletPacketInverse(ChannelWaveletPacket):
     """Inverse of :class:`ChannelWaveletPacket` with the same arguments."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return apply_channel_matrix(x, self._matrix(x, inverse=True))
+        return _per_pixel(x, self._matrix(x, inverse=True))
 
 
 class DWT3D(nn.Module):

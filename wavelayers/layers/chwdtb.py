@@ -179,7 +179,7 @@ class ChWDTB(nn.Module):
         return t[:, :H, :W, :]
 
     def forward(self, x: Tensor) -> Tensor:
-        check_tensor(x, "input", 4, "(N, C, H, W)")
+        check_tensor(x, "input", 4, "(N, C, H, W)", nonempty=(1, 2, 3))
         check_channels(x, self.dim)
         A, S = channel_matrices(self.wavelet, self.mode, self.dim, self.channel_levels, False, x.device, x.dtype)
         t = x.permute(0, 2, 3, 1)  # (N, H, W, C)

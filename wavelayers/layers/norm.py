@@ -51,7 +51,7 @@ class GDN(nn.Module):
         self.gamma = nn.Parameter(torch.sqrt(gamma_init * torch.eye(channels)))
 
     def forward(self, x: Tensor) -> Tensor:
-        check_tensor(x, "input", 4, "(N, C, H, W)")
+        check_tensor(x, "input", 4, "(N, C, H, W)", nonempty=(1, 2, 3))
         if x.shape[1] != self.beta.numel():
             raise ValueError(f"input must have {self.beta.numel()} channels (dim 1), got {x.shape[1]} in shape "
                              f"{tuple(x.shape)}")

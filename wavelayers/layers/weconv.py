@@ -215,7 +215,7 @@ class WeConv3D(nn.Module):
         return (h + self.stride - 1) // self.stride, (w + self.stride - 1) // self.stride
 
     def _channel(self, t: Tensor, inverse: bool) -> Tensor:
-        if not self.channel_levels:
+        if not self.channel_levels or t.shape[0] == 0:  # (an empty batch stays empty)
             return t
         A, S = channel_matrices(
             self.wavelet, self.mode, self.out_channels, self.channel_levels, False, t.device, t.dtype
@@ -242,7 +242,7 @@ class WeConv3D(nn.Module):
         return self._channel(idwt2d(ll, new_highs, self.wavelet, mode=self.mode, size=size), inverse=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_tensor(x, "input", 4, "(N, C, H, W)")
+        check_tensor(x, "input", 4, "(N, C, H, W)", nonempty=(1, 2, 3))
         check_channels(x, self.in_channels)
         t = self.act(self.head(x))
         return like_input_layout(self.wavelet_refine(t) + self.skip(x), x)
