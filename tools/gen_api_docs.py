@@ -16,18 +16,26 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 
 def _signature(obj: object) -> str:
-    target = obj.__init__ if inspect.isclass(obj) else obj
+    target = obj
+    if inspect.isclass(obj):  # the constructor the class defines (__new__ for tuple subclasses)
+        target = next((getattr(c, "__new__") for c in obj.__mro__ if "__new__" in c.__dict__ and c is not object
+                       and "__init__" not in c.__dict__ and c.__module__.startswith("wavelayers")), obj.__init__)
     try:
         sig = inspect.signature(target, eval_str=True)
     except (TypeError, ValueError):
         return "(...)"
-    params = [p for p in sig.parameters.values() if p.name != "self"]
-    return "(" + ", ".join(_param(p) for p in params) + ")"
+    params = [p for p in sig.parameters.values() if p.name not in ("self", "cls")]
+    return _clean(str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty)))
 
 
-def _param(p: inspect.Parameter) -> str:
-    text = str(p)
-    return text.replace("torch.Tensor", "Tensor").replace("<class '", "").replace("'>", "")
+def _clean(text: str) -> str:
+    """A signature as the user writes it (keeps the ``*`` of keyword-only arguments)."""
+    for long, short in (
+        ("torch.nn.modules.module.Module", "nn.Module"), ("torch.Tensor", "Tensor"), ("collections.abc.", ""),
+        ("NoneType", "None"), ("<class '", ""), ("'>", ""),
+    ):
+        text = text.replace(long, short)
+    return text
 
 
 def render() -> str:
@@ -49,7 +57,7 @@ def render() -> str:
             raw = obj.__dict__["forward"].__doc__
             fdoc = inspect.cleandoc(raw) if raw else None
             fsig = str(inspect.signature(obj.forward, eval_str=True)).replace("(self, ", "(").replace("(self)", "()")
-            fsig = fsig.replace("torch.Tensor", "Tensor")
+            fsig = _clean(fsig)
             lines += [f"`forward{fsig}`", ""]
             if fdoc:
                 lines += [fdoc, ""]
