@@ -262,7 +262,7 @@ def test_idwt1d_mistakes() -> None:
         (lambda: idwt1d(lo, hi.long(), "haar", size=7), TypeError, r"floating-point .* torch.int64"),
         (lambda: idwt1d(lo, hi[:, :, :3], "haar", dim=2, size=7), ValueError, r"same shape"),
         (lambda: idwt1d(lo), TypeError, r"needs the WaveletCoeffs1D .* or both bands"),
-        (lambda: idwt1d(coeffs, dim=1), ValueError, r"dim=1 disagrees .* dim=2"),
+        (lambda: idwt1d(coeffs, dim=1), ValueError, r"dim=-3 disagrees .* dim=-2"),
         (lambda: dwt1d(_x(2, 3), dim=2), ValueError, r"dim must be in \[-2, 2\) for a 2-D input, got 2"),
         (lambda: dwt1d(_x(2, 3), dim=1.0), TypeError, r"dim must be an int, got float"),
         (lambda: IDWT1D("haar", dim=2)(lo, hi), ValueError, r"pass size="),

@@ -14,7 +14,7 @@ import torch
 from torch.autograd import gradcheck
 
 import lifting_reference as lifting
-from wavelayers import DWT1D, DWT2D, IDWT1D, IDWT2D, MODES, band_length, dwt1d, dwt2d, idwt1d, idwt2d
+from wavelayers import DWT1D, DWT2D, IDWT1D, IDWT2D, MODES, DetailBands, band_length, dwt1d, dwt2d, idwt1d, idwt2d
 from wavelayers.operators import EXPANSIVE_MODES, NON_EXPANSIVE_MODES
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -502,7 +502,7 @@ def test_coefficients_made_with_another_transform_are_refused() -> None:
         idwt2d(coeffs, size=(8, 10))
     assert idwt2d(coeffs, size=(7, 9)).shape == x.shape  # agreeing is fine
     c1 = dwt1d(x, "bior4.4", dim=2)
-    with pytest.raises(ValueError, match=r"dim=3 disagrees .* dim=2"):
+    with pytest.raises(ValueError, match=r"dim=-1 disagrees .* dim=-2"):
         idwt1d(c1, dim=-1)
     with pytest.raises(TypeError, match=r"not both"):
         idwt2d(coeffs, coeffs.highs)
@@ -520,6 +520,19 @@ def test_edited_bands_keep_the_size_in_place_but_not_in_a_new_list() -> None:
     assert idwt2d(ll, scaled, "bior4.4", size=highs.size).shape == x.shape
 
 
+def test_coefficient_containers_survive_vmap_and_compile() -> None:
+    """Registered pytree nodes: vmap and torch.compile return the containers with their facts."""
+    x = torch.randn(3, 2, 7, 9, dtype=torch.float64)
+    coeffs = torch.vmap(lambda t: dwt2d(t, "bior4.4", levels=2))(x)
+    assert coeffs.size == (7, 9) and coeffs.highs[0].shape == (3, 2, 3, 4, 5)
+    torch.testing.assert_close(idwt2d(coeffs), x)
+    c1 = torch.vmap(lambda t: dwt1d(t, "bior4.4", dim=-1))(x)  # dim counted from the end: still W
+    torch.testing.assert_close(idwt1d(c1), x)
+    compiled = torch.compile(lambda t: dwt2d(t, "haar", levels=2), fullgraph=True)(x)
+    assert isinstance(compiled.highs, DetailBands) and compiled.size == (7, 9)
+    torch.testing.assert_close(idwt2d(compiled), x)
+
+
 def test_coefficient_containers_pickle_and_unpack() -> None:
     import pickle
 
@@ -529,5 +542,5 @@ def test_coefficient_containers_pickle_and_unpack() -> None:
     assert back.size == (5, 3) and back.wavelet == "bior2.2" and len(back) == 2
     torch.testing.assert_close(idwt2d(back), x)
     c1 = pickle.loads(pickle.dumps(dwt1d(x, "haar", dim=2)))
-    assert (c1.size, c1.dim, c1.wavelet) == (5, 2, "haar")
+    assert (c1.size, c1.dim, c1.wavelet) == (5, -2, "haar")
     torch.testing.assert_close(idwt1d(c1), x)

@@ -18,6 +18,7 @@ inverse needs ``size=`` (e.g. ``size=coeffs.size``). No inverse ever guesses a s
 from __future__ import annotations
 
 from torch import Tensor
+from torch.utils import _pytree as pytree
 
 __all__ = ["DetailBands", "WaveletCoeffs1D", "WaveletCoeffs2D"]
 
@@ -88,7 +89,9 @@ class WaveletCoeffs2D(tuple):
 class WaveletCoeffs1D(tuple):
     """``(low, high)`` of a one-level 1D DWT along ``dim``; unpacks as a 2-tuple.
 
-    ``size`` is the input length along ``dim``; ``wavelet`` and ``mode`` the transform's.
+    ``size`` is the input length along ``dim``; ``dim`` is counted from the end (negative), so it
+    still names the axis when a batch axis is added in front (``torch.vmap``); ``wavelet`` and
+    ``mode`` are the transform's.
     """
 
     def __new__(cls, low: Tensor, high: Tensor, *, size: int, dim: int, wavelet: str, mode: str) -> WaveletCoeffs1D:
@@ -127,3 +130,27 @@ class WaveletCoeffs1D(tuple):
     def __repr__(self) -> str:
         return (f"WaveletCoeffs1D(low={tuple(self.low.shape)}, size={self.size}, dim={self.dim}, "
                 f"wavelet={self.wavelet!r}, mode={self.mode!r})")
+
+
+# Registered as pytree nodes, so torch.vmap, torch.func and torch.compile see the tensors inside
+# (and rebuild the containers, facts included) instead of refusing an unknown leaf.
+pytree.register_pytree_node(
+    DetailBands,
+    lambda b: (list(b), (b.size, b.wavelet, b.mode)),
+    lambda bands, ctx: DetailBands(list(bands), size=ctx[0], wavelet=ctx[1], mode=ctx[2]),
+    serialized_type_name="wavelayers.coeffs.DetailBands",
+)
+pytree.register_pytree_node(
+    WaveletCoeffs2D,
+    lambda c: ([c[0], c[1]], None),
+    lambda children, _: WaveletCoeffs2D(children[0], children[1]),
+    serialized_type_name="wavelayers.coeffs.WaveletCoeffs2D",
+)
+pytree.register_pytree_node(
+    WaveletCoeffs1D,
+    lambda c: ([c[0], c[1]], c._meta),
+    lambda children, meta: WaveletCoeffs1D(
+        children[0], children[1], size=meta[0], dim=meta[1], wavelet=meta[2], mode=meta[3]
+    ),
+    serialized_type_name="wavelayers.coeffs.WaveletCoeffs1D",
+)

@@ -85,7 +85,7 @@ def dwt1d(x: Tensor, wavelet: str = "haar", *, mode: str = "jpeg2000", dim: int 
     A, _ = operator_blocks(name, mode, n, x.device, x.dtype)
     y = _apply_along(x, A, dim)
     m = _rows(A) // 2
-    return WaveletCoeffs1D(y.narrow(dim, 0, m), y.narrow(dim, m, m), size=n, dim=dim, wavelet=name, mode=mode)
+    return WaveletCoeffs1D(y.narrow(dim, 0, m), y.narrow(dim, m, m), size=n, dim=dim - x.dim(), wavelet=name, mode=mode)
 
 
 @keyword_only_after(("low", "high", "wavelet"), ("low", "high", "wavelet", "mode", "dim", "size"))
@@ -122,7 +122,7 @@ def idwt1d(
     if carried is not None:
         wavelet = _agree("wavelet", wavelet, carried.wavelet, canonical_name)
         mode = _agree("mode", mode, carried.mode)
-        dim = _agree("dim", None if dim is None else check_dim(dim, low), carried.dim)
+        dim = _agree("dim", None if dim is None else check_dim(dim, low) - low.dim(), carried.dim)
         size = _agree("size", None if size is None else check_size(size, "size", 1)[0], carried.size)
     name = _resolve("haar" if wavelet is None else wavelet, "jpeg2000" if mode is None else mode)
     mode = "jpeg2000" if mode is None else mode
