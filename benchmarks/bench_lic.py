@@ -163,6 +163,29 @@ def part_times(x: torch.Tensor, repeats: int) -> None:
         print(f"| {name} | " + " | ".join(f"{1000 * statistics.median(times[s][1:]):.0f}" for s in stages) + " |")
 
 
+def layer_times(repeats: int) -> None:
+    """Median time (ms) of one ``WeConv3D(128, 128)`` (9/7, 2 levels, the codec's default block) on
+    ``(4, 128, 64, 64)``: forward under ``no_grad`` and forward + backward (input and weight gradients)."""
+    from wavelayers import WeConv3D
+
+    torch.manual_seed(0)
+    layer = WeConv3D(128, 128)
+    x = torch.randn(4, 128, 64, 64)
+    g = torch.randn(4, 128, 64, 64)
+    fwd, fb = [], []
+    for _ in range(repeats + 1):
+        t = time.perf_counter()
+        with torch.no_grad():
+            layer(x)
+        fwd.append(time.perf_counter() - t)
+        xg = x.detach().requires_grad_(True)
+        t = time.perf_counter()
+        torch.autograd.grad(layer(xg), [xg, *layer.parameters()], g)
+        fb.append(time.perf_counter() - t)
+    print(f"\nWeConv3D(128, 128) on (4, 128, 64, 64), threads {torch.get_num_threads()}: "
+          f"fwd {1000 * statistics.median(fwd[1:]):.0f} ms, f+b {1000 * statistics.median(fb[1:]):.0f} ms")
+
+
 def rans_time(repeats: int) -> None:
     """CompressAI's buffered rANS alone on as many symbols as the ``paper`` latent of a 768x512 image
     (320 x 32 x 48), Gaussian tables of the entropy model, scales and values from a trained-like spread."""
@@ -216,6 +239,7 @@ def main() -> None:
     if args.parts:
         print(f"threads {torch.get_num_threads()} (g_a, h_a) / 1 (the rest), load average {os.getloadavg()[0]:.2f}")
         part_times(x, args.repeats)
+        layer_times(args.repeats)
         return
     makers = {
         "paper": lambda: Ours("3dm-weconvene-paper", device),

@@ -3,7 +3,7 @@ from . import functional
 from .coeffs import DetailBands, WaveletCoeffs1D, WaveletCoeffs2D
 from .functional import dwt1d, dwt2d, idwt1d, idwt2d
 from .layers import GDN, ChWDTB, WeConv2D, WeConv3D
-from .operators import MODES, band_length
+from .operators import MODES, band_length, cache_info, clear_caches, use_backend
 from .resample import FloorDownsample, WaveletDownsample, WaveletUpsample
 from .rewrite import Replacement, RewriteReport, SkippedSite, replace_downsampling, replace_upsampling
 from .transforms import (
@@ -25,7 +25,7 @@ __all__ = [
     "DWT1D", "IDWT1D", "DWT2D", "IDWT2D", "DWT3D", "IDWT3D",
     "ChannelDWT", "ChannelIDWT", "ChannelWaveletPacket", "ChannelWaveletPacketInverse",
     "WeConv2D", "WeConv3D", "ChWDTB", "GDN",
-    "dwt1d", "idwt1d", "dwt2d", "idwt2d", "functional", "MODES", "band_length",
+    "dwt1d", "idwt1d", "dwt2d", "idwt2d", "functional", "MODES", "band_length", "clear_caches", "cache_info", "use_backend",
     "WaveletCoeffs2D", "WaveletCoeffs1D", "DetailBands",
     "WaveletDownsample", "WaveletUpsample", "FloorDownsample",
     "replace_downsampling", "replace_upsampling", "RewriteReport", "Replacement", "SkippedSite",

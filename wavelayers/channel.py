@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from ._checks import is_channels_last
-from .operators import NON_EXPANSIVE_MODES, _matrices
+from . import _lifting
+from .operators import NON_EXPANSIVE_MODES, _CLEAR_HOOKS, LRUCache, _constant, _matrices, choose_backend
 
 __all__ = ["channel_matrices", "check_channel_split"]
 
@@ -44,6 +45,18 @@ def _block_diag(*blocks: np.ndarray) -> np.ndarray:
     return out
 
 
+def _axis_matrices(wavelet: str, mode: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 1D ``(A, S)`` of ``n`` channels, from the backend :func:`~wavelayers.functional.dwt1d` uses
+    for that length, so a channel transform equals ``dwt1d`` along the channel axis to rounding."""
+    if choose_backend(wavelet, mode, n) != "lifting":
+        return _matrices(wavelet, mode, n)
+    eye = torch.eye(n, dtype=torch.float64)
+    A = torch.cat(_lifting.analysis(eye, -1, wavelet, mode), dim=-1).T.numpy()
+    m = A.shape[0] // 2
+    S = _lifting.synthesis(eye[: 2 * m, :m], eye[: 2 * m, m:], n, -1, wavelet, mode).T.numpy()
+    return A, S
+
+
 @lru_cache(maxsize=256)
 def _channel_numpy(wavelet: str, mode: str, channels: int, levels: int, packet: bool) -> tuple[np.ndarray, np.ndarray]:
     A = np.eye(channels)
@@ -52,37 +65,36 @@ def _channel_numpy(wavelet: str, mode: str, channels: int, levels: int, packet: 
         # Every band of the previous level splits: 2**levels equal bands.
         for level in range(levels):
             width = channels >> level
-            a, s = _matrices(wavelet, mode, width)
+            a, s = _axis_matrices(wavelet, mode, width)
             count = 2**level
             A = _block_diag(*([a] * count)) @ A
             S = S @ _block_diag(*([s] * count))
     else:
         for level in range(levels):
             width = channels >> level
-            a, s = _matrices(wavelet, mode, width)
+            a, s = _axis_matrices(wavelet, mode, width)
             rest = channels - width
             A = _block_diag(a, np.eye(rest)) @ A
             S = S @ _block_diag(s, np.eye(rest))
     return A, S
 
 
-_CACHE: dict[tuple, tuple[Tensor, Tensor]] = {}
+_CACHE = LRUCache("channel_matrices", 64)
+_CLEAR_HOOKS.append(_channel_numpy.cache_clear)
 
 
-@torch.compiler.assume_constant_result
+@_constant
 def _channel_cached(
     wavelet: str, mode: str, channels: int, levels: int, packet: bool, device: torch.device, dtype: torch.dtype
 ) -> tuple[Tensor, Tensor]:
-    key = (wavelet, mode, channels, levels, packet, device, dtype)
-    pair = _CACHE.get(key)
-    if pair is None:
+    def build() -> tuple[Tensor, Tensor]:
         A, S = _channel_numpy(wavelet, mode, channels, levels, packet)
-        pair = (
+        return (
             torch.tensor(A, dtype=torch.float64).to(device=device, dtype=dtype),
             torch.tensor(S, dtype=torch.float64).to(device=device, dtype=dtype),
         )
-        _CACHE[key] = pair
-    return pair
+
+    return _CACHE.get((wavelet, mode, channels, levels, packet, device, dtype), build)
 
 
 def channel_matrices(

@@ -23,13 +23,24 @@ from torch import Tensor
 from ._checks import check_dim, check_positive_int, check_size, check_tensor
 from ._deprecation import keyword_only_after
 from .coeffs import DetailBands, WaveletCoeffs1D, WaveletCoeffs2D
-from .operators import NON_EXPANSIVE_MODES, Block, band_length, check_mode, operator_blocks
+from . import _lifting as lifting2d
+from .operators import (
+    NON_EXPANSIVE_MODES,
+    Block,
+    LiftingOperator,
+    MatrixOperator,
+    _constant,
+    band_length,
+    check_mode,
+    operator,
+    operator_blocks,
+)
 from .wavelets import canonical_name, filter_bank
 
 __all__ = ["dwt1d", "idwt1d", "dwt2d", "idwt2d", "dwt2d_sizes", "WaveletCoeffs1D", "WaveletCoeffs2D", "DetailBands"]
 
 
-@torch.compiler.assume_constant_result
+@_constant
 def _resolve(wavelet: str, mode: str) -> str:
     name = canonical_name(wavelet)
     check_mode(mode, name)
@@ -82,10 +93,8 @@ def dwt1d(x: Tensor, wavelet: str = "haar", *, mode: str = "jpeg2000", dim: int 
     dim = check_dim(dim, x)
     check_tensor(x, "x", x.dim(), "(..., n, ...)", nonempty=(dim,))
     n = x.shape[dim]
-    A, _ = operator_blocks(name, mode, n, x.device, x.dtype)
-    y = _apply_along(x, A, dim)
-    m = _rows(A) // 2
-    return WaveletCoeffs1D(y.narrow(dim, 0, m), y.narrow(dim, m, m), size=n, dim=dim - x.dim(), wavelet=name, mode=mode)
+    low, high = _analysis_along(x, operator(name, mode, n, x.device, x.dtype), dim)
+    return WaveletCoeffs1D(low, high, size=n, dim=dim - x.dim(), wavelet=name, mode=mode)
 
 
 @keyword_only_after(("low", "high", "wavelet"), ("low", "high", "wavelet", "mode", "dim", "size"))
@@ -136,8 +145,10 @@ def idwt1d(
     n = check_size(size, "size", 1)[0]
     if band_length(n, name, mode) != m:
         raise ValueError(f"size {n} does not give bands of length {m} for {name!r}/{mode!r}")
-    _, S = operator_blocks(name, mode, n, low.device, low.dtype)
-    return _apply_along(torch.cat([low, high], dim=dim), S, dim)
+    op = operator(name, mode, n, low.device, low.dtype)
+    if isinstance(op, LiftingOperator):
+        return op.synthesis(low, high, n, dim)
+    return _apply_along(torch.cat([low, high], dim=dim), op.S, dim)
 
 
 def _check_same_dtype(t: Tensor, ref: Tensor, name: str) -> None:
@@ -178,10 +189,33 @@ def dwt2d_sizes(
     return sizes
 
 
+def _analysis_along(x: Tensor, op: LiftingOperator | MatrixOperator, dim: int) -> tuple[Tensor, Tensor]:
+    """``(low, high)`` of one axis; the matrix path returns two views of one product."""
+    if isinstance(op, LiftingOperator):
+        return op.analysis(x, dim)
+    y = _apply_along(x, op.A, dim)
+    m = _rows(op.A) // 2
+    return y.narrow(dim, 0, m), y.narrow(dim, m, m)
+
+
+def _level_operators(name: str, mode: str, size: tuple[int, int], ref: Tensor) -> tuple[object, object]:
+    """Operators of the H and W axes; matrices on both unless lifting serves both."""
+    op_h = operator(name, mode, size[0], ref.device, ref.dtype)
+    op_w = operator(name, mode, size[1], ref.device, ref.dtype)
+    if isinstance(op_h, LiftingOperator) and isinstance(op_w, LiftingOperator):
+        return op_h, op_w
+    return tuple(
+        operator_blocks(name, mode, int(n), ref.device, ref.dtype) for n in size
+    )  # (A, S) block pairs
+
+
 def _dwt2_level(x: Tensor, name: str, mode: str) -> tuple[Tensor, Tensor]:
-    h, w = x.shape[-2], x.shape[-1]
-    Ah, _ = operator_blocks(name, mode, h, x.device, x.dtype)
-    Aw, _ = operator_blocks(name, mode, w, x.device, x.dtype)
+    """One 2D level -> ``ll (..., mh, mw)`` and ``highs (..., 3, mh, mw)``."""
+    op_h, op_w = _level_operators(name, mode, (x.shape[-2], x.shape[-1]), x)
+    if isinstance(op_h, LiftingOperator):
+        y = lifting2d.analysis2d(x, name, mode)  # (..., 4, mh, mw): LL, cH, cV, cD in one tensor
+        return y.select(-3, 0), y.narrow(-3, 1, 3)
+    (Ah, _), (Aw, _) = op_h, op_w
     mh, mw = _rows(Ah) // 2, _rows(Aw) // 2
     y = _apply_rows(_apply_last(x, Aw), Ah)  # (..., 2mh, 2mw) in Mallat layout
     ll = y[..., :mh, :mw]
@@ -190,8 +224,10 @@ def _dwt2_level(x: Tensor, name: str, mode: str) -> tuple[Tensor, Tensor]:
 
 
 def _idwt2_level(ll: Tensor, highs: Tensor, size: tuple[int, int], name: str, mode: str) -> Tensor:
-    _, Sh = operator_blocks(name, mode, size[0], ll.device, ll.dtype)
-    _, Sw = operator_blocks(name, mode, size[1], ll.device, ll.dtype)
+    op_h, op_w = _level_operators(name, mode, size, ll)
+    if isinstance(op_h, LiftingOperator):
+        return lifting2d.synthesis2d(ll, highs, size, name, mode)
+    (_, Sh), (_, Sw) = op_h, op_w
     top = torch.cat((ll, highs[..., 1, :, :]), dim=-1)
     bottom = torch.cat((highs[..., 0, :, :], highs[..., 2, :, :]), dim=-1)
     y = torch.cat((top, bottom), dim=-2)

@@ -28,12 +28,19 @@ Non-expansive modes (``m = ceil(n / 2)``, what layers inside networks want):
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pywt
 import torch
 
+from ._lifting import analysis as lifting_analysis
+from ._lifting import lifting_supported
+from ._lifting import synthesis as lifting_synthesis
 from .wavelets import FilterBank, canonical_name, filter_bank
 
 __all__ = [
@@ -48,7 +55,23 @@ __all__ = [
     "operator_blocks",
     "DENSE_MAX",
     "BLOCK_ROWS",
+    "BACKENDS",
+    "use_backend",
+    "choose_backend",
+    "operator",
+    "LiftingOperator",
+    "MatrixOperator",
+    "clear_caches",
+    "cache_info",
+    "CACHE_SIZE",
 ]
+
+def _constant(fn: Callable) -> Callable:
+    """Mark ``fn`` for ``torch.compile`` as returning a constant for its (plain, hashable) arguments,
+    as ``torch.compiler.assume_constant_result`` does, without importing ``torch._dynamo``."""
+    fn._dynamo_marked_constant = True  # the attribute assume_constant_result sets
+    return fn
+
 
 # Axes up to DENSE_MAX samples use one dense matrix product (fastest for feature-map sizes);
 # longer axes use row blocks of BLOCK_ROWS outputs, each multiplying only the input columns it
@@ -92,7 +115,7 @@ def band_length(n: int, wavelet: str, mode: str) -> int:
     return (n + _filter_length(wavelet) - 1) // 2
 
 
-@torch.compiler.assume_constant_result
+@_constant
 def _filter_length(wavelet: str) -> int:
     return filter_bank(wavelet).length
 
@@ -204,23 +227,74 @@ def synthesis_matrix(wavelet: str, mode: str, n: int) -> np.ndarray:
     return _matrices(wavelet, mode, int(n))[1]
 
 
-_TORCH_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+class LRUCache:
+    """A bounded least-recently-used cache of operator tensors; every instance is cleared by
+    :func:`clear_caches` and reported by :func:`cache_info`."""
+
+    def __init__(self, name: str, maxsize: int) -> None:
+        self.name, self.maxsize = name, maxsize
+        self._data: OrderedDict[tuple, object] = OrderedDict()
+        self.hits = self.misses = 0
+        _REGISTRY.append(self)
+
+    def get(self, key: tuple, build: Callable[[], object]) -> object:
+        """The value for ``key``, built (and the oldest entry evicted past ``maxsize``) on a miss."""
+        if key in self._data:
+            self.hits += 1
+            self._data.move_to_end(key)
+            return self._data[key]
+        self.misses += 1
+        value = build()
+        self._data[key] = value
+        if len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._data.clear()
+        self.hits = self.misses = 0
+
+    def info(self) -> dict[str, int]:
+        return dict(size=len(self._data), maxsize=self.maxsize, hits=self.hits, misses=self.misses)
 
 
-@torch.compiler.assume_constant_result
+_REGISTRY: list[LRUCache] = []
+_CLEAR_HOOKS: list[Callable[[], None]] = []  # float64 NumPy caches of other modules
+CACHE_SIZE = 64  # entries per cache: (wavelet, mode, n, device, dtype) keys
+_PAIR_CACHE = LRUCache("operator_pair", CACHE_SIZE)
+
+
+def clear_caches() -> None:
+    """Drop every cached operator (float64 NumPy matrices and device tensors) to free memory."""
+    _matrices.cache_clear()
+    for clear in _CLEAR_HOOKS:
+        clear()
+    for cache in _REGISTRY:
+        cache.clear()
+
+
+def cache_info() -> dict[str, dict[str, int]]:
+    """``{cache name: {size, maxsize, hits, misses}}`` for every operator cache."""
+    info = _matrices.cache_info()
+    out = {"matrices (float64)": dict(size=info.currsize, maxsize=info.maxsize, hits=info.hits, misses=info.misses)}
+    out.update({cache.name: cache.info() for cache in _REGISTRY})
+    return out
+
+
+def _tensor_pair(wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    A, S = _matrices(wavelet, mode, n)
+    return (
+        torch.tensor(A, dtype=torch.float64).to(device=device, dtype=dtype),
+        torch.tensor(S, dtype=torch.float64).to(device=device, dtype=dtype),
+    )
+
+
+@_constant
 def _operator_pair_cached(
     wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
     key = (wavelet, mode, n, device, dtype)
-    pair = _TORCH_CACHE.get(key)
-    if pair is None:
-        A, S = _matrices(wavelet, mode, n)
-        pair = (
-            torch.tensor(A, dtype=torch.float64).to(device=device, dtype=dtype),
-            torch.tensor(S, dtype=torch.float64).to(device=device, dtype=dtype),
-        )
-        _TORCH_CACHE[key] = pair
-    return pair
+    return _PAIR_CACHE.get(key, lambda: _tensor_pair(*key))
 
 
 def operator_pair(
@@ -271,20 +345,18 @@ def _to_blocks(M: np.ndarray, device: torch.device, dtype: torch.dtype) -> tuple
     return tuple(blocks)
 
 
-_BLOCK_CACHE: dict[tuple, tuple[tuple[Block, ...], tuple[Block, ...]]] = {}
+_BLOCK_CACHE = LRUCache("operator_blocks", CACHE_SIZE)
 
 
-@torch.compiler.assume_constant_result
+@_constant
 def _operator_blocks_cached(
     wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[tuple[Block, ...], tuple[Block, ...]]:
-    key = (wavelet, mode, n, device, dtype)
-    pair = _BLOCK_CACHE.get(key)
-    if pair is None:
+    def build() -> tuple[tuple[Block, ...], tuple[Block, ...]]:
         A, S = _matrices(wavelet, mode, n)
-        pair = (_to_blocks(A, device, dtype), _to_blocks(S, device, dtype))
-        _BLOCK_CACHE[key] = pair
-    return pair
+        return _to_blocks(A, device, dtype), _to_blocks(S, device, dtype)
+
+    return _BLOCK_CACHE.get((wavelet, mode, n, device, dtype), build)
 
 
 def operator_blocks(
@@ -295,3 +367,78 @@ def operator_blocks(
     One dense block for axes of up to ``DENSE_MAX`` samples; banded row blocks beyond.
     """
     return _operator_blocks_cached(wavelet, mode, int(n), torch.device(device), dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# the backend seam: one operator object per (wavelet, mode, n, device, dtype)
+
+BACKENDS = ("auto", "lifting", "matrix")
+_preference = "auto"
+
+
+@contextmanager
+def use_backend(backend: str) -> Iterator[None]:
+    """Within the block, transforms use ``backend``: ``"auto"`` (the default rule, see
+    :func:`choose_backend`), ``"lifting"`` (where it exists, matrices elsewhere) or ``"matrix"``
+    (dense / banded matrices everywhere)."""
+    global _preference
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
+    previous, _preference = _preference, backend
+    try:
+        yield
+    finally:
+        _preference = previous
+
+
+def choose_backend(wavelet: str, mode: str, n: int) -> str:
+    """``"lifting"``, ``"dense"`` or ``"banded"`` for an axis of ``n`` samples.
+
+    The rule (docs/design.md, "Transform backends"; figures in docs/benchmarks.md): ``"auto"`` uses
+    the matrices, one dense product up to ``DENSE_MAX`` samples and banded row blocks beyond: on the
+    2-core CPU they beat the lifting steps eagerly at every size measured (few large kernels against
+    many memory passes). ``use_backend("lifting")`` picks lifting steps wherever they exist (Haar,
+    5/3, 9/7 in ``jpeg2000`` / ``periodization``, ``n >= 2``): no constant tensors, so
+    ``torch.compile(dynamic=True)`` and ``torch.export`` keep the lengths symbolic."""
+    if _preference == "lifting" and lifting_supported(wavelet, mode, n):
+        return "lifting"
+    return "dense" if n <= DENSE_MAX else "banded"
+
+
+@dataclass(frozen=True)
+class LiftingOperator:
+    """Lifting steps (:mod:`wavelayers._lifting`): no tensors to cache, symbolic lengths welcome."""
+
+    wavelet: str
+    mode: str
+    backend: str = "lifting"
+
+    def analysis(self, x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` with ``n`` samples along ``dim`` -> ``(low, high)``, each ``m`` samples."""
+        return lifting_analysis(x, dim, self.wavelet, self.mode)
+
+    def synthesis(self, low: torch.Tensor, high: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+        """Bands of ``m`` samples along ``dim`` -> ``n`` samples."""
+        return lifting_synthesis(low, high, n, dim, self.wavelet, self.mode)
+
+
+@dataclass(frozen=True)
+class MatrixOperator:
+    """The exact matrices as row blocks (:func:`operator_blocks`): one dense block or banded blocks."""
+
+    A: tuple[Block, ...]
+    S: tuple[Block, ...]
+    backend: str
+
+
+def operator(
+    wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
+) -> LiftingOperator | MatrixOperator:
+    """The operator of one axis of ``n`` samples (``wavelet`` canonical, ``mode`` checked), by
+    :func:`choose_backend`. Matrix operators come from a bounded cache (:func:`cache_info`)."""
+    backend = choose_backend(wavelet, mode, n)
+    if backend == "lifting":
+        return LiftingOperator(wavelet, mode)
+    # A length that torch.compile made symbolic is specialised here: matrices need a concrete n.
+    A, S = operator_blocks(wavelet, mode, int(n), device, dtype)
+    return MatrixOperator(A, S, backend)
