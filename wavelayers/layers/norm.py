@@ -40,7 +40,9 @@ class GDN(nn.Module):
     """
 
     @keyword_only_after(("channels",), ("channels", "inverse", "beta_min", "gamma_init"))
-    def __init__(self, channels: int, *, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1) -> None:
+    def __init__(
+        self, channels: int, *, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1
+    ) -> None:
         super().__init__()
         check_positive_int(channels, "channels")
         if not isinstance(inverse, bool):
