@@ -315,3 +315,11 @@ def test_norm_and_act_accept_classes_and_factories() -> None:
     m = WeConv3D(C, C, norm=GDN)
     assert isinstance(m.lf_norm, GDN)
     assert m(_x(1, C, 7, 9).float()).shape == (1, C, 7, 9)
+
+
+def test_empty_batch_round_trips_in_1d_along_any_axis() -> None:
+    x = _x(0, C, 7, 9)
+    for dim in (1, 2, 3):
+        coeffs = dwt1d(x, "bior4.4", dim=dim)
+        assert coeffs.low.shape[dim] == (x.shape[dim] + 1) // 2 and coeffs.low.numel() == 0
+        assert idwt1d(coeffs).shape == x.shape

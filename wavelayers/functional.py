@@ -93,6 +93,9 @@ def dwt1d(x: Tensor, wavelet: str = "haar", *, mode: str = "jpeg2000", dim: int 
     dim = check_dim(dim, x)
     check_tensor(x, "x", x.dim(), "(..., n, ...)", nonempty=(dim,))
     n = x.shape[dim]
+    if x.numel() == 0:  # an empty batch: empty bands of the right shape
+        empty = x.new_zeros(*x.shape[:dim], band_length(n, name, mode), *x.shape[dim + 1 :])
+        return WaveletCoeffs1D(empty, empty.clone(), size=n, dim=dim - x.dim(), wavelet=name, mode=mode)
     low, high = _analysis_along(x, operator(name, mode, n, x.device, x.dtype), dim)
     return WaveletCoeffs1D(low, high, size=n, dim=dim - x.dim(), wavelet=name, mode=mode)
 
@@ -145,6 +148,8 @@ def idwt1d(
     n = check_size(size, "size", 1)[0]
     if band_length(n, name, mode) != m:
         raise ValueError(f"size {n} does not give bands of length {m} for {name!r}/{mode!r}")
+    if low.numel() == 0:  # an empty batch
+        return low.new_zeros(*low.shape[:dim], n, *low.shape[dim + 1 :])
     op = operator(name, mode, n, low.device, low.dtype)
     if isinstance(op, LiftingOperator):
         return op.synthesis(low, high, n, dim)
