@@ -28,7 +28,7 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import timing  # noqa: E402
 
-from wavelayers import DWT2D, IDWT2D  # noqa: E402
+from wavelayers import DWT2D, IDWT2D, use_backend  # noqa: E402
 
 LEVELS = 2
 DEFAULT_SHAPES = ["8x128x64x64", "1x192x128x192"]
@@ -48,9 +48,28 @@ class Transform:
         return self.idwt(self.dwt(x), x)
 
 
-def wavelayers_transform(wavelet: str, mode: str, dtype: torch.dtype) -> Transform:
-    dwt, idwt = DWT2D(wavelet, LEVELS, mode), IDWT2D(wavelet, mode)
-    return Transform(dwt, lambda c, x: idwt(c[0], c[1], size=x.shape[-2:]), lambda c: [c[0], *c[1]])
+def wavelayers_transform(wavelet: str, mode: str, dtype: torch.dtype, backend: str = "auto",
+                         compiled: bool = False) -> Transform:
+    dwt, idwt = DWT2D(wavelet, levels=LEVELS, mode=mode), IDWT2D(wavelet, mode=mode)
+
+    def roundtrip(x: Tensor) -> Tensor:
+        return idwt(*dwt(x))
+
+    def in_backend(fn):
+        def call(*args):
+            with use_backend(backend):
+                return fn(*args)
+        return call
+
+    rt = torch.compile(roundtrip, dynamic=False) if compiled else roundtrip
+    t = Transform(in_backend(dwt), in_backend(lambda c, x: idwt(c[0], c[1], size=x.shape[-2:])),
+                  lambda c: [c[0], *c[1]])
+    t.roundtrip = in_backend(rt)
+    return t
+
+
+def _wl(backend: str, compiled: bool = False):
+    return lambda wavelet, mode, dtype: wavelayers_transform(wavelet, mode, dtype, backend, compiled)
 
 
 def pytorch_wavelets_transform(wavelet: str, mode: str, dtype: torch.dtype) -> Transform:
@@ -87,27 +106,37 @@ def adjoint_error(transform: Transform, shape: tuple[int, ...]) -> float:
 
 # (implementation, mode, boundary family for the "× pw" ratio, factory)
 IMPLEMENTATIONS = [
-    ("wavelayers", "jpeg2000", "symmetric", wavelayers_transform),
-    ("wavelayers", "periodization", "periodic", wavelayers_transform),
+    ("wavelayers matrix", "jpeg2000", "symmetric", _wl("matrix")),
+    ("wavelayers lifting", "jpeg2000", "symmetric", _wl("lifting")),
+    ("wavelayers matrix", "periodization", "periodic", _wl("matrix")),
+    ("wavelayers lifting", "periodization", "periodic", _wl("lifting")),
     ("pytorch_wavelets", "symmetric", "symmetric", pytorch_wavelets_transform),
     ("pytorch_wavelets", "periodization", "periodic", pytorch_wavelets_transform),
     ("ptwt", "symmetric", "symmetric", ptwt_transform),
     ("ptwt", "periodic", "periodic", ptwt_transform),
 ]
+# torch.compile (inductor) cases, fwd only (--compiled): compile time is minutes on a busy 2-core CPU
+COMPILED = [
+    ("wavelayers matrix compiled", "jpeg2000", "symmetric", _wl("matrix", True)),
+    ("wavelayers lifting compiled", "jpeg2000", "symmetric", _wl("lifting", True)),
+]
 PW_MODE = {"symmetric": "symmetric", "periodic": "periodization"}
 
 
-def bench_shape(shape: tuple[int, ...], wavelets: list[str], opts: dict, log) -> list[dict]:
+def bench_shape(shape: tuple[int, ...], wavelets: list[str], opts: dict, log, dtype: torch.dtype = torch.float32,
+                compiled: bool = False) -> list[dict]:
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(shape, generator=gen)
-    g = torch.randn(shape, generator=gen)
+    x = torch.randn(shape, generator=gen).to(dtype)
+    g = torch.randn(shape, generator=gen).to(dtype)
     rows: list[dict] = []
 
     def record(**row) -> dict:
         row["shape"] = "x".join(map(str, shape))
+        row["dtype"] = str(dtype).removeprefix("torch.")
         rows.append(row)
+        fb = row["fb"] or row["fwd"]
         log(f"  {row['impl']:>17} {row['mode']:>13} {row['wavelet']:>8}: fwd {row['fwd'].median_ms:8.2f} ms, "
-            f"f+b {row['fb'].median_ms:8.2f} ms, foreign {row['fwd'].foreign_cores:.2f}/{row['fb'].foreign_cores:.2f}")
+            f"f+b {fb.median_ms:8.2f} ms, foreign {row['fwd'].foreign_cores:.2f}/{fb.foreign_cores:.2f}")
         return row
 
     def clone_fb() -> None:
@@ -119,7 +148,7 @@ def bench_shape(shape: tuple[int, ...], wavelets: list[str], opts: dict, log) ->
     record(impl="clone", mode="–", wavelet="–", fwd=fwd, fb=timing.measure(clone_fb, **opts))
 
     C = shape[1]
-    conv = nn.Conv2d(C, C, 3, padding=1)
+    conv = nn.Conv2d(C, C, 3, padding=1).to(dtype)
 
     def conv_fwd() -> None:
         with torch.no_grad():
@@ -133,8 +162,16 @@ def bench_shape(shape: tuple[int, ...], wavelets: list[str], opts: dict, log) ->
            fb=timing.measure(conv_fb, **opts))
 
     for wavelet in wavelets:
-        for impl, mode, family, factory in IMPLEMENTATIONS:
-            transform = factory(wavelet, mode, torch.float32)
+        for impl, mode, family, factory in IMPLEMENTATIONS + (COMPILED if compiled else []):
+            try:
+                transform = factory(wavelet, mode, dtype)
+                with torch.no_grad():
+                    coeffs = transform.dwt(x)
+                    rec = transform.idwt(coeffs, x)
+                    transform.roundtrip(x)  # compiles the compiled cases
+            except Exception as exc:  # noqa: BLE001 (a peer library without this dtype: skip the row)
+                log(f"  {impl} {mode} {wavelet}: skipped ({type(exc).__name__}: {exc})"[:200])
+                continue
 
             def fwd() -> None:
                 with torch.no_grad():
@@ -144,14 +181,14 @@ def bench_shape(shape: tuple[int, ...], wavelets: list[str], opts: dict, log) ->
                 xg = x.detach().requires_grad_(True)
                 torch.autograd.grad(transform.roundtrip(xg), xg, g)
 
-            with torch.no_grad():
-                coeffs = transform.dwt(x)
-                rec = transform.idwt(coeffs, x)
             count = sum(t.numel() for t in transform.flat(coeffs))
-            adjoint = adjoint_error(factory(wavelet, mode, torch.float64), (1, min(C, 4), *shape[2:]))
+            is_compiled = impl.endswith("compiled")
+            adjoint = float("nan") if is_compiled else adjoint_error(
+                factory(wavelet, mode, torch.float64), (1, min(C, 4), *shape[2:]))
             record(impl=impl, mode=mode, wavelet=wavelet, family=family,
-                   fwd=timing.measure(fwd, **opts), fb=timing.measure(fb, **opts),
-                   coef_ratio=count / x.numel(), rec_err=(rec - x).abs().max().item(), adjoint_err=adjoint)
+                   fwd=timing.measure(fwd, **opts), fb=None if is_compiled else timing.measure(fb, **opts),
+                   coef_ratio=count / x.numel(), rec_err=(rec.float() - x.float()).abs().max().item(),
+                   adjoint_err=adjoint)
     return rows
 
 
@@ -159,29 +196,30 @@ def add_ratios(rows: list[dict]) -> None:
     """``× clone`` and ``× pw`` per row (pw: same shape and wavelet, matching boundary family)."""
     by_shape: dict[str, dict] = {}
     for r in rows:
-        by_shape.setdefault(r["shape"], {})[(r["impl"], r["mode"], r["wavelet"])] = r
+        by_shape.setdefault((r["shape"], r["dtype"]), {})[(r["impl"], r["mode"], r["wavelet"])] = r
     for r in rows:
-        same = by_shape[r["shape"]]
+        same = by_shape[(r["shape"], r["dtype"])]
         clone = same[("clone", "–", "–")]
         r["x_clone"] = r["fwd"].median_ms / clone["fwd"].median_ms
         pw = same.get(("pytorch_wavelets", PW_MODE.get(r.get("family", ""), ""), r["wavelet"]))
         r["fwd_x_pw"] = r["fwd"].median_ms / pw["fwd"].median_ms if pw else float("nan")
-        r["fb_x_pw"] = r["fb"].median_ms / pw["fb"].median_ms if pw else float("nan")
+        r["fb_x_pw"] = r["fb"].median_ms / pw["fb"].median_ms if (pw and r["fb"]) else float("nan")
 
 
 def table(rows: list[dict]) -> str:
-    headers = ["shape", "wavelet", "implementation", "mode", "fwd ms", "f+b ms", "fwd × clone", "fwd × pw",
+    headers = ["shape", "dtype", "wavelet", "implementation", "mode", "fwd ms", "f+b ms", "fwd × clone", "fwd × pw",
                "f+b × pw", "coef×", "rec err", "DWT grad err", "foreign (cores)"]
     body = []
     for r in rows:
         body.append([
-            r["shape"], WAVELET_LABEL.get(r["wavelet"], r["wavelet"]), r["impl"], r["mode"],
-            timing.fmt(r["fwd"].median_ms), timing.fmt(r["fb"].median_ms), timing.fmt(r["x_clone"]),
+            r["shape"], r["dtype"], WAVELET_LABEL.get(r["wavelet"], r["wavelet"]), r["impl"], r["mode"],
+            timing.fmt(r["fwd"].median_ms), timing.fmt(r["fb"].median_ms if r["fb"] else float("nan")),
+            timing.fmt(r["x_clone"]),
             timing.fmt(r["fwd_x_pw"]), timing.fmt(r["fb_x_pw"]),
             f"{r['coef_ratio']:.2f}" if "coef_ratio" in r else "–",
             f"{r['rec_err']:.1e}" if "rec_err" in r else "–",
-            f"{r['adjoint_err']:.0e}" if "adjoint_err" in r else "–",
-            f"{max(r['fwd'].foreign_cores, r['fb'].foreign_cores):.2f}",
+            f"{r['adjoint_err']:.0e}" if r.get("adjoint_err", float("nan")) == r.get("adjoint_err") else "–",
+            f"{max(r['fwd'].foreign_cores, (r['fb'] or r['fwd']).foreign_cores):.2f}",
         ])
     return timing.markdown_table(headers, body, left=4)
 
@@ -190,16 +228,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     timing.add_arguments(parser, DEFAULT_SHAPES)
     parser.add_argument("--wavelets", nargs="+", default=WAVELETS, help="wavelet names (default haar bior2.2 bior4.4)")
+    parser.add_argument("--dtypes", nargs="+", default=["float32"], help="float32 and/or bfloat16 (default float32)")
+    parser.add_argument("--compiled", action="store_true", help="also time torch.compile'd wavelayers (minutes)")
     args = parser.parse_args(argv)
     session = timing.start(args, DEFAULT_SHAPES, QUICK_SHAPES)
 
     rows: list[dict] = []
     for shape in session.shapes:
         session.log(f"shape {shape}")
-        rows += bench_shape(shape, args.wavelets, session.opts, session.log)
+        for name in args.dtypes:
+            rows += bench_shape(shape, args.wavelets, session.opts, session.log, getattr(torch, name), args.compiled)
     add_ratios(rows)
 
-    print(f"## {LEVELS}-level 2D DWT+IDWT, float32\n")
+    print(f"## {LEVELS}-level 2D DWT+IDWT, {', '.join(args.dtypes)}\n")
     print(timing.describe(session.info, session.idle_cores) + "\n")
     print(table(rows))
     if args.json:

@@ -397,10 +397,12 @@ def choose_backend(wavelet: str, mode: str, n: int) -> str:
     The rule (docs/design.md, "Transform backends"; figures in docs/benchmarks.md): ``"auto"`` uses
     the matrices, one dense product up to ``DENSE_MAX`` samples and banded row blocks beyond: on the
     2-core CPU they beat the lifting steps eagerly at every size measured (few large kernels against
-    many memory passes). ``use_backend("lifting")`` picks lifting steps wherever they exist (Haar,
-    5/3, 9/7 in ``jpeg2000`` / ``periodization``, ``n >= 2``): no constant tensors, so
-    ``torch.compile(dynamic=True)`` and ``torch.export`` keep the lengths symbolic."""
-    if _preference == "lifting" and lifting_supported(wavelet, mode, n):
+    many memory passes). Under ``torch.compile`` / ``torch.export`` (and with
+    ``use_backend("lifting")``) it picks lifting steps wherever they exist (Haar, 5/3, 9/7 in
+    ``jpeg2000`` / ``periodization``, ``n >= 2``): no constant tensors, so lengths stay symbolic
+    and the compiler fuses the shifted adds."""
+    lifting = _preference == "lifting" or (_preference == "auto" and torch.compiler.is_compiling())
+    if lifting and lifting_supported(wavelet, mode, n):
         return "lifting"
     return "dense" if n <= DENSE_MAX else "banded"
 
