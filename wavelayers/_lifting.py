@@ -64,6 +64,9 @@ def lifting_supported(wavelet: str, mode: str, n: int) -> bool:
     return wavelet in SCHEMES and mode in LIFTING_MODES and n >= 2
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
 def _autocast(*ts: Tensor) -> tuple[Tensor, ...]:
     """Cast as autocast casts a matmul (the matrix backend), so both backends give one dtype."""
     kind = ts[0].device.type
@@ -71,6 +74,25 @@ def _autocast(*ts: Tensor) -> tuple[Tensor, ...]:
         dtype = torch.get_autocast_dtype(kind)
         return tuple(t.to(dtype) for t in ts)
     return ts
+
+
+def _in_float32(fn):
+    """Run ``fn`` in float32 for 16-bit inputs (each lifting step would round to 8 or 11 bits, where
+    a matmul accumulates in float32) and cast its result back."""
+
+    def wrapper(*args, **kwargs):
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        (first,) = _autocast(tensors[0])
+        if first.dtype not in _HALF:
+            return fn(*args, **kwargs)
+        args = tuple(_autocast(a)[0].float() if isinstance(a, Tensor) else a for a in args)
+        out = fn(*args, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(t.to(first.dtype) for t in out)
+        return out.to(first.dtype)
+
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    return wrapper
 
 
 def _pads_odd(scheme: LiftingScheme, mode: str) -> bool:
@@ -144,6 +166,7 @@ def _mirror_high(o: Tensor, n: int, dim: int, scheme: LiftingScheme, mode: str) 
     return o
 
 
+@_in_float32
 def analysis(x: Tensor, dim: int, wavelet: str, mode: str) -> tuple[Tensor, Tensor]:
     """One-level lifting DWT along ``dim`` (``n >= 2`` samples) -> ``(low, high)``, each ``ceil(n/2)``."""
     scheme = SCHEMES[wavelet]
@@ -175,6 +198,7 @@ def _synthesis_bands(low: Tensor, high: Tensor, n: int, dim: int, scheme: Liftin
     return e, o
 
 
+@_in_float32
 def synthesis(low: Tensor, high: Tensor, n: int, dim: int, wavelet: str, mode: str) -> Tensor:
     """Inverse of :func:`analysis`: bands of ``ceil(n/2)`` along ``dim`` -> ``n`` samples."""
     scheme = SCHEMES[wavelet]
@@ -183,6 +207,7 @@ def synthesis(low: Tensor, high: Tensor, n: int, dim: int, wavelet: str, mode: s
     return _unsplit(e, o, n, dim)
 
 
+@_in_float32
 def analysis2d(x: Tensor, wavelet: str, mode: str) -> Tensor:
     """One 2D level on the last two axes -> ``(..., 4, mh, mw)``: ``[LL, cH, cV, cD]``."""
     scheme = SCHEMES[wavelet]
@@ -198,6 +223,7 @@ def analysis2d(x: Tensor, wavelet: str, mode: str) -> Tensor:
     return y.flatten(-4, -3)
 
 
+@_in_float32
 def synthesis2d(ll: Tensor, highs: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> Tensor:
     """Inverse of :func:`analysis2d` from ``ll`` ``(..., mh, mw)`` and ``highs`` ``(..., 3, mh, mw)``."""
     scheme = SCHEMES[wavelet]
