@@ -122,7 +122,8 @@ class IDWT2D(_WaveletModule):
 
 
 class _ChannelTransform(_WaveletModule):
-    packet = False
+    packet = False  # True: every band splits again (wavelet packet); False: only the low band (Mallat)
+    inverse = False
 
     def __init__(self, channels: int, wavelet: str, levels: int, mode: str) -> None:
         super().__init__(wavelet, mode)
@@ -130,12 +131,12 @@ class _ChannelTransform(_WaveletModule):
         self.levels = check_positive_int(levels, "levels")
         check_channel_split(channels, levels, self.mode)
 
-    def _matrix(self, x: Tensor, inverse: bool) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         check_tensor(x, "x", (2, 3, 4, 5), "(N, C, ...)")
         check_tensor(x, "x", x.dim(), "(N, C, ...)", nonempty=tuple(range(1, x.dim())))
         check_channels(x, self.channels)
         A, S = channel_matrices(self.wavelet, self.mode, self.channels, self.levels, self.packet, x.device, x.dtype)
-        return S if inverse else A
+        return _per_pixel(x, S if self.inverse else A)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, levels={self.levels}, {super().extra_repr()}"
@@ -149,15 +150,11 @@ class ChannelDWT(_ChannelTransform):
     def __init__(self, channels: int, wavelet: str = "haar", *, levels: int = 1, mode: str = "jpeg2000") -> None:
         super().__init__(channels, wavelet, levels, mode)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return _per_pixel(x, self._matrix(x, inverse=False))
-
 
 class ChannelIDWT(ChannelDWT):
     """Inverse of :class:`ChannelDWT` with the same arguments."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return _per_pixel(x, self._matrix(x, inverse=True))
+    inverse = True
 
 
 class ChannelWaveletPacket(_ChannelTransform):
@@ -170,15 +167,11 @@ class ChannelWaveletPacket(_ChannelTransform):
     def __init__(self, channels: int, wavelet: str = "haar", *, levels: int = 2, mode: str = "jpeg2000") -> None:
         super().__init__(channels, wavelet, levels, mode)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return _per_pixel(x, self._matrix(x, inverse=False))
-
 
 class ChannelWaveletPacketInverse(ChannelWaveletPacket):
     """Inverse of :class:`ChannelWaveletPacket` with the same arguments."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return _per_pixel(x, self._matrix(x, inverse=True))
+    inverse = True
 
 
 class DWT3D(nn.Module):
