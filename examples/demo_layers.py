@@ -52,7 +52,7 @@ def main() -> None:
         ("WeConv3D(C, 2C, stride 2)", WeConv3D(C, 2 * C, stride=2)),
         ("WeConv3D(C, 2C, stride 2, hf 3x3)", WeConv3D(C, 2 * C, stride=2, hf_kernel=3)),
         ("ConvTranspose2d(C, C/2, up 2)", nn.ConvTranspose2d(C, C // 2, 3, 2, 1, output_padding=1)),
-        ("WeConv3D(C, C/2, transposed)", WeConv3D(C, C // 2, stride=2, transposed=True)),
+        ("WeConv3D(C, C/2, transposed)", WeConv3D(C, C // 2, upsample="subpixel")),
         ("ChWDTB(C, shift)", ChWDTB(C, num_heads=4, window_size=8, shift=True)),
     ]
     for name, module in rows:

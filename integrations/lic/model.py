@@ -1,7 +1,7 @@
 """3DM-WeConvene: a learned image codec with 3DM-WeConv layers and a wavelet-domain entropy model.
 
 Networks (``N`` hidden, ``M`` latent channels; ``D`` = ``WeConv3D(stride=2)``, ``U`` =
-``WeConv3D(transposed=True)``, ``R`` = residual block, ``Z`` = hyper channels = ``N``)::
+``WeConv3D(upsample="subpixel")``, ``R`` = residual block, ``Z`` = hyper channels = ``N``)::
 
     g_a: x (3, H, W) ─D─► N ─R─D─► N ─R─D─► N ─R─D─► y (M, H/16, W/16)
     g_s: y ─U─► N ─R─U─► N ─R─U─► N ─R─ subpixel conv ─► x_hat (3, H, W)

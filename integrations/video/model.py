@@ -12,7 +12,7 @@ of :data:`MULTIPLE`)::
 
 ``wavelet`` ('none' | 'haar' | 'bior2.2' | 'bior4.4') swaps the stride-2 convs of the motion and
 residual encoders for ``WeConv3D(stride=2)`` and the transposed convs of their decoders for
-``WeConv3D(transposed=True)`` (see :mod:`.sampling`).
+``WeConv3D(upsample="transposed")`` (see :mod:`.sampling`).
 """
 from __future__ import annotations
 

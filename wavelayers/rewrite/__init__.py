@@ -18,7 +18,7 @@ in an ``nn.Sequential`` (timm           slot, ``nn.Identity`` in the conv's (``f
 
 ``replace_upsampling(model)`` does the same for ``ConvTranspose2d`` stride 2 with output ``2H``,
 ``Conv2d -> PixelShuffle(2)`` heads, ``Conv2d -> Upsample(x2)`` / ``Upsample(x2) -> Conv2d``
-pairs (all become ``layer(in, out, stride=2, transposed=True, kernel_size=k)``), and lone
+pairs (all become ``layer(in, out, upsample=..., kernel_size=k)``), and lone
 ``nn.Upsample(scale_factor=2)`` modules (kept by default; ``interpolation='wavelet'`` or
 ``'layer'`` replaces them).
 
