@@ -34,6 +34,20 @@ def _shipped(name: str, quality: int) -> Path:
     raise FileNotFoundError(f"no shipped checkpoint {name}-q{quality}.safetensors")
 
 
+def summary(records: list[dict]) -> str:
+    """Markdown table: per quality and image, the normal encode against each refined one."""
+    lines = ["| quality | image | steps | bpp | PSNR (dB) | Δ bpp | Δ PSNR (dB) | encode (s) | bit-exact |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    base = {(r["quality"], r["image"]): r for r in records if r["steps"] == 0}
+    for r in sorted(records, key=lambda r: (r["quality"], r["image"], r["steps"])):
+        b = base.get((r["quality"], r["image"]))
+        delta = (f"{100 * (r['bpp'] / b['bpp'] - 1):+.1f} % | {r['psnr'] - b['psnr']:+.2f}" if b and r["steps"]
+                 else " | ")
+        lines.append(f"| q{r['quality']} | {r['image']} | {r['steps']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {delta} "
+                     f"| {r['encode_seconds']} | {r['bit_exact']} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", default="3dm-weconvene-small")
@@ -42,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=3, help="first N photos that scikit-image ships")
     parser.add_argument("--lr", type=float, default=2e-2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lic_refine.json")
+    parser.add_argument("--summary", action="store_true", help="print the table of --out and exit")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(json.loads(args.out.read_text())["records"]))
+        return 0
     torch.set_num_threads(1)
     photos = [(n, torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0) for n, a in bundled_photos(args.limit)]
     records = json.loads(args.out.read_text())["records"] if args.out.exists() else []
