@@ -21,6 +21,7 @@ from integrations.compression.imageio import load_rgb, to_uint8
 from integrations.lic.cli import main
 from integrations.lic.codec import compress_image, decompress_image
 from integrations.lic.model import build_model
+from integrations.lic.refine import compress_refined
 
 pytestmark = pytest.mark.usefixtures("single_thread_module")
 
@@ -63,6 +64,17 @@ def test_round_trip_across_processes(image_file, tmp_path):
     data, x_enc = compress_image(model, load_rgb(image_file))
     assert data == wlic.read_bytes()
     assert np.array_equal(np.asarray(Image.open(rec).convert("RGB")), to_uint8(x_enc))
+
+
+def test_compress_refine_writes_a_file_the_plain_decoder_reads_exactly(image_file, tmp_path):
+    wlic, rec = tmp_path / "r.wlic", tmp_path / "r.png"
+    assert main(["compress", str(image_file), str(wlic), "--preset", "tiny", "--quality", "2", "--refine", "3"]) == 0
+    model = build_model(TINY, 2)
+    data, x_enc, _ = compress_refined(model, load_rgb(image_file), 3)
+    assert data == wlic.read_bytes()
+    assert main(["decompress", str(wlic), str(rec)]) == 0
+    assert np.array_equal(np.asarray(Image.open(rec).convert("RGB")), to_uint8(x_enc))
+    assert main(["compress", str(image_file), str(tmp_path / "n.wlic"), "--preset", "tiny", "--refine", "-1"]) == 2
 
 
 def test_outputs_are_not_overwritten(image_file, wlic_file, tmp_path, capsys):

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     _add_model_args(p)
+    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="optimise this image's latents for STEPS steps first (slower encode, same decoder)")
     add_force(p)
 
     p = sub.add_parser("decompress", help=".wlic file -> PNG")
@@ -116,7 +118,7 @@ def _load(args: argparse.Namespace) -> WeConveneLIC:
 
 def _compress(args: argparse.Namespace) -> None:
     model = _load(args)
-    r = compress_file(model, args.input, args.output, force=args.force)
+    r = compress_file(model, args.input, args.output, force=args.force, refine=args.refine)
     print(f"wrote {args.output}: {r.num_bytes} bytes, {r.bpp:.4f} bpp ({r.width}x{r.height}), "
           f"model {model.model_id} quality {model.quality}, {r.seconds:.2f} s")
 

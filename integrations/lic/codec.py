@@ -19,6 +19,7 @@ from ..compression.imageio import load_rgb, save_png
 from ..toolkit.files import write_atomic
 from .checkpoint import load_checkpoint
 from .model import LAMBDAS, WeConveneLIC, build_model, compress_image, decompress_image, model_names
+from .refine import compress_refined
 from .weights import shipped_checkpoint, shipped_for_model_id
 
 __all__ = [
@@ -104,13 +105,20 @@ def _refuse_existing(path: str | os.PathLike, force: bool) -> None:
 
 
 def compress_file(
-    model: WeConveneLIC, src: str | os.PathLike, dst: str | os.PathLike, force: bool = False
+    model: WeConveneLIC, src: str | os.PathLike, dst: str | os.PathLike, force: bool = False, refine: int = 0
 ) -> CodingResult:
-    """Image file -> ``.wlic`` file (atomic; no overwrite unless ``force``)."""
+    """Image file -> ``.wlic`` file (atomic; no overwrite unless ``force``). ``refine > 0``
+    optimises the latents of this image for that many steps first (:mod:`.refine`; slower
+    encode, same decoder)."""
     _refuse_existing(dst, force)
+    if refine < 0:
+        raise ValueError(f"refine must be a number of steps >= 0, got {refine}")
     x = load_rgb(src)
     start = time.perf_counter()
-    data, _ = compress_image(model, x, reconstruct=False)
+    if refine:
+        data = compress_refined(model, x, refine, reconstruct=False)[0]
+    else:
+        data, _ = compress_image(model, x, reconstruct=False)
     seconds = time.perf_counter() - start
     write_atomic(dst, data, force=force)
     return CodingResult(len(data), x.shape[-2], x.shape[-1], seconds)
