@@ -2,6 +2,7 @@
 
     nice -n 5 python benchmarks/fuzz_lic.py [--cases 10000] [--seed 0] [--time-limit 20] [--out FILE.json]
     python benchmarks/fuzz_lic.py --atheris [--runs 5000] [--max-seconds 600]   # coverage-guided
+    python benchmarks/fuzz_lic.py --cost H W    # time and memory of decoding one H x W file
 
 Seeds: small crops of bundled photos coded with the shipped weights (q1..q4) and with three
 untrained registered models (other entropy models, a quality with no shipped weights). Each case
@@ -431,6 +432,36 @@ def run_atheris(runs: int, max_seconds: int, limit: float) -> None:
     atheris.Fuzz()
 
 
+# --- cost of an allowed size ---------------------------------------------------------------------
+def _encode_for_cost(height: int, width: int, path: str) -> None:
+    model = load_model(name="3dm-weconvene-small", quality=1)
+    x = torch.nn.functional.interpolate(_photo(512, 512, 1), size=(height, width), mode="bilinear").clamp(0, 1)
+    Path(path).write_bytes(compress_image(model, x, reconstruct=False)[0])
+
+
+def decode_cost(height: int, width: int) -> dict:
+    """Seconds and peak-memory growth of decoding a real ``height x width`` file (shipped q1 weights, one
+    thread): what a forged header of that size costs too, since the networks do the same work. The file
+    is encoded in a child process so that the encoder's memory does not hide the decoder's."""
+    import subprocess
+    import tempfile
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/cost.wlic"
+        subprocess.run([sys.executable, __file__, "--cost-encode", str(height), str(width), path], check=True)
+        data = Path(path).read_bytes()
+    model = load_model(name="3dm-weconvene-small", quality=1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with torch.no_grad():
+        decompress_image(model, data)
+    seconds = time.perf_counter() - start
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return {"height": height, "width": width, "seconds": round(seconds, 2), "peak_rss_growth_mib": round(grown),
+            "bytes_per_pixel": round(grown * 2**20 / (height * width))}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10_000)
@@ -442,8 +473,17 @@ def main() -> int:
     parser.add_argument("--atheris", action="store_true", help="coverage-guided fuzzing (pip install atheris)")
     parser.add_argument("--runs", type=int, default=5000, help="atheris: number of inputs")
     parser.add_argument("--max-seconds", type=int, default=600, help="atheris: total time")
+    parser.add_argument("--cost", nargs=2, type=int, metavar=("H", "W"),
+                        help="only measure the time and memory of decoding one H x W file")
+    parser.add_argument("--cost-encode", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.simplefilter("ignore", FutureWarning)  # compressai calls the deprecated torch.jit.script
+    if args.cost_encode:
+        _encode_for_cost(int(args.cost_encode[0]), int(args.cost_encode[1]), args.cost_encode[2])
+        return 0
+    if args.cost:
+        print(json.dumps(decode_cost(*args.cost)))
+        return 0
     if args.atheris:
         run_atheris(args.runs, args.max_seconds, args.time_limit)
         return 0

@@ -1,12 +1,16 @@
 """The WLIC container: exact layout, every refusal named, a bounded fuzz loop, atomic writes."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import struct
+import subprocess
+import sys
 import time
 import warnings
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -115,7 +119,7 @@ def test_wrong_model_id_names_both():
 
 
 def test_a_forged_image_size_is_refused_before_decoding(monkeypatch):
-    bomb = pack(Header("m", 1, 65535, 65535), [b"tiny"])  # 4.3 G pixels in 39 bytes, valid CRC
+    bomb = pack(Header("m", 1, 65535, 65535), [b"tiny"])  # 4.3 G pixels in 26 bytes, valid CRC
     with pytest.raises(DecompressionBombError, match=r"65535 x 65535 = 4294836225 pixels, more than the limit "
                                                       r"of 16777216 .*MAX_IMAGE_PIXELS or pass max_pixels="):
         unpack(bomb)
@@ -244,3 +248,18 @@ def test_write_atomic_missing_folder_and_type(tmp_path):
     with pytest.raises(TypeError):
         write_atomic(tmp_path / "x.bin", "text")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.timeout(300)
+def test_fuzz_script_runs_a_short_campaign(tmp_path):
+    """benchmarks/fuzz_lic.py end to end on 40 cases (the 10,000-case run is in docs/lic.md)."""
+    pytest.importorskip("compressai")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz_lic.py"
+    out = tmp_path / "fuzz.json"
+    run = subprocess.run([sys.executable, str(script), "--cases", "40", "--seed", "7", "--out", str(out)],
+                         capture_output=True, text=True, timeout=280, cwd=tmp_path,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert sum(result["outcomes"].values()) == 40 and set(result["outcomes"]) <= {"rejected", "decoded"}
+    assert "| **all** | 40 |" in run.stdout

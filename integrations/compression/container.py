@@ -51,7 +51,7 @@ FORMAT_VERSION: int = 1
 MAX_MODEL_ID_BYTES = 64
 MAX_STREAMS = 255
 # Most pixels (height * width) a file may declare before decoding; None: no limit. 2**24 = 4096 x 4096; the
-# LIC decoder needs about 650 bytes per pixel (docs/lic.md, "Fuzzing the decoder"), i.e. ~10 GiB at the limit.
+# LIC decoder needs about 0.8-1.1 kB per pixel (docs/lic.md, "Fuzzing the decoder"): ~14 GiB at the limit.
 MAX_IMAGE_PIXELS: int | None = 2**24
 # The streams are CompressAI rANS streams: symbol frequencies are counted in 1/2**16, every symbol of a
 # table keeps at least one count and every table has an overflow symbol, so no symbol costs less than
