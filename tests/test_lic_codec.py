@@ -156,3 +156,10 @@ def test_checkpoint_round_trip_without_pickles(trained, photo, tmp_path):
     bogus.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}......")
     with pytest.raises(ValueError, match="checkpoint"):
         load_checkpoint(bogus)
+
+
+def test_decoder_refuses_streams_too_short_for_the_header_size():
+    """A header forged to a large image over tiny streams is refused before g_s allocates anything."""
+    model = build_model(TINY, 3)
+    with pytest.raises(BitstreamError, match="y stream"):
+        model.decode([b"\x00" * 64, b""], 2048, 2048)

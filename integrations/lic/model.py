@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from wavelayers import GDN, ChWDTB, WeConv2D, WeConv3D
 
-from ..compression.container import BitstreamError, Header, pack, unpack
+from ..compression.container import BitstreamError, Header, check_stream_capacity, pack, unpack
 from ..compression.compressai_parts import CompressionModel, EntropyBottleneck
 from ..compression.entropy_models import MAX_SYMBOL, ChWP, SliceEntropyModel, ThreeDWeChARM, WeChARM
 from ..compression.entropy_models import guarded_stream, ste_round
@@ -344,6 +344,8 @@ class WeConveneLIC(CompressionModel):
             raise ValueError(f"expected 2 streams (z, y), got {len(streams)}")
         y_size, z_size = self._latent_sizes(height, width)
         z_symbols = self.entropy_bottleneck.channels * z_size[0] * z_size[1]
+        y_symbols = self.entropy_model.latent_channels * y_size[0] * y_size[1]
+        check_stream_capacity(streams, [z_symbols, y_symbols], ["z stream", "y stream"])
         with coding_threads():
             z_hat = self.entropy_bottleneck.decompress([guarded_stream(streams[0], z_symbols)], z_size)
             if float(z_hat.abs().max()) > MAX_SYMBOL:
