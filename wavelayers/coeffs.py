@@ -96,7 +96,7 @@ class WaveletCoeffs1D(tuple):
 
     def __new__(cls, low: Tensor, high: Tensor, *, size: int, dim: int, wavelet: str, mode: str) -> WaveletCoeffs1D:
         self = super().__new__(cls, (low, high))
-        self._meta = (int(size), int(dim), wavelet, mode)
+        self.size, self.dim, self.wavelet, self.mode = int(size), int(dim), wavelet, mode
         return self
 
     @property
@@ -107,25 +107,8 @@ class WaveletCoeffs1D(tuple):
     def high(self) -> Tensor:
         return self[1]
 
-    @property
-    def size(self) -> int:
-        return self._meta[0]
-
-    @property
-    def dim(self) -> int:
-        return self._meta[1]
-
-    @property
-    def wavelet(self) -> str:
-        return self._meta[2]
-
-    @property
-    def mode(self) -> str:
-        return self._meta[3]
-
     def __getnewargs_ex__(self) -> tuple[tuple, dict]:
-        size, dim, wavelet, mode = self._meta
-        return (self[0], self[1]), {"size": size, "dim": dim, "wavelet": wavelet, "mode": mode}
+        return (self[0], self[1]), {"size": self.size, "dim": self.dim, "wavelet": self.wavelet, "mode": self.mode}
 
     def __repr__(self) -> str:
         return (f"WaveletCoeffs1D(low={tuple(self.low.shape)}, size={self.size}, dim={self.dim}, "
@@ -148,7 +131,7 @@ pytree.register_pytree_node(
 )
 pytree.register_pytree_node(
     WaveletCoeffs1D,
-    lambda c: ([c[0], c[1]], c._meta),
+    lambda c: ([c[0], c[1]], (c.size, c.dim, c.wavelet, c.mode)),
     lambda children, meta: WaveletCoeffs1D(
         children[0], children[1], size=meta[0], dim=meta[1], wavelet=meta[2], mode=meta[3]
     ),
