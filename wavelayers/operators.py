@@ -41,7 +41,7 @@ import torch
 from ._lifting import analysis as lifting_analysis
 from ._lifting import lifting_supported
 from ._lifting import synthesis as lifting_synthesis
-from .wavelets import FilterBank, canonical_name, filter_bank
+from .wavelets import FilterBank, _is_symmetric, _strip, canonical_name, filter_bank
 
 __all__ = [
     "EXPANSIVE_MODES",
@@ -78,7 +78,7 @@ def _constant(fn: Callable) -> Callable:
 # touches, so the cost per output stays about BLOCK_ROWS + L instead of growing with n.
 DENSE_MAX = 96
 BLOCK_ROWS = 32
-_ZERO = 1e-12  # synthesis matrices come from a float64 inverse; smaller entries are rounding noise
+_ZERO = 1e-12  # smaller filter taps / matrix entries are rounding noise (PyWavelets' taps)
 
 EXPANSIVE_MODES = (
     "zero",
@@ -168,19 +168,100 @@ def _analysis_non_expansive(fb: FilterBank, mode: str, n: int) -> np.ndarray:
 
 
 def _synthesis_pywt_mode(fb: FilterBank, n: int) -> np.ndarray:
-    """PyWavelets' ``idwt`` for expansive modes: upsample, full convolution, keep the centre."""
+    """PyWavelets' ``idwt`` for expansive modes, from the taps: ``x[r] = sum_k c[k] f[r + L - 2 - 2k]``
+    (upsample, full convolution, keep the centre), cropped to ``n`` rows."""
     L = fb.length
     m = (n + L - 1) // 2
-    out_len = 2 * m - L + 2  # what pywt.idwt returns; n or n + 1
-    cols = []
-    for f in (fb.rec_lo, fb.rec_hi):
-        for k in range(m):
-            up = np.zeros(2 * m)
-            up[2 * k] = 1.0
-            full = np.convolve(up, f)
-            cols.append(full[L - 2 : L - 2 + out_len])
-    S = np.stack(cols, axis=1)
-    return S[:n]
+    S = np.zeros((n, 2 * m))
+    r, j = np.arange(n)[:, None], np.arange(L)[None, :]
+    two_k = r + L - 2 - j  # the band sample that tap j of row r meets, times two
+    rows, taps = np.nonzero((two_k % 2 == 0) & (two_k >= 0) & (two_k < 2 * m))
+    for band, f in enumerate((fb.rec_lo, fb.rec_hi)):
+        S[rows, band * m + two_k[rows, taps] // 2] = f[taps]
+    return S
+
+
+def _centre(f: np.ndarray) -> float:
+    """Index of the symmetry centre of a (zero-padded) symmetric or antisymmetric filter."""
+    nz = np.flatnonzero(np.abs(f) > _ZERO)
+    return (nz[0] + nz[-1]) / 2
+
+
+def _fold_band(k: np.ndarray, dec: np.ndarray, n: int, extension: str) -> tuple[np.ndarray, np.ndarray]:
+    """Band samples ``k`` (any integers) of the band made by ``dec`` -> ``(index in [0, m), sign)``.
+
+    Symmetric extension of the signal (``extension``: "whole", about samples 0 and n-1, or "half",
+    about -1/2 and n-1/2) extends each band by reflection about the same axes: sample ``k`` sits at
+    position ``2k + L/2 - centre(dec)`` and takes the value of the in-range sample at the mirrored
+    position, negated for an antisymmetric filter per reflection. Sign 0: the sample lies on an axis
+    and its filter is antisymmetric, so it is 0 (Haar's last high coefficient for odd ``n``).
+    Positions are counted in half samples so that every quantity is an integer.
+    """
+    L = len(dec)
+    offset = L - int(round(2 * _centre(dec)))  # 2 * (L/2 - centre)
+    anti = not _is_symmetric(_strip(dec))
+    sign_per_reflection = -1.0 if anti else 1.0
+    a0, a1 = (0, 2 * (n - 1)) if extension == "whole" else (-1, 2 * n - 1)
+    half_period = a1 - a0
+    P = 4 * k + offset - a0
+    reflections = np.floor_divide(P, half_period)
+    r = np.mod(P, 2 * half_period)
+    r = np.where(r > half_period, 2 * half_period - r, r)
+    sign = np.where(reflections % 2 == 1, sign_per_reflection, 1.0)
+    on_axis = (r == 0) | (r == half_period)
+    sign = np.where(on_axis, 0.0 if anti else 1.0, sign)
+    return (r + a0 - offset) // 4, sign
+
+
+def _synthesis_non_expansive(fb: FilterBank, mode: str, n: int) -> np.ndarray:
+    """Periodization / JPEG 2000 synthesis ``(n, 2m)`` from the synthesis taps in O(nL), no inverse.
+
+    Row ``i`` is ``x[i] = sum_b sum_k band_b[k] * g_b[2k + L/2 - i]`` with ``g_b`` the reversed
+    synthesis filter of band ``b`` (the dual of the analysis rule ``a[k] = sum_j f[j] x[2k + L/2 - j]``)
+    and the band samples beyond the ends given by the boundary rule: periodic for periodization
+    (odd ``n``: PyWavelets inverts the ``n + 1`` transform and drops the copy), reflected as the signal
+    is for JPEG 2000 (:func:`_fold_band`). The redundant high coefficient of odd ``n`` (JPEG 2000) is
+    never reached, so synthesis ignores it.
+    """
+    if mode == "periodization" and n % 2 == 1:
+        return _synthesis_non_expansive(fb, mode, n + 1)[:n]
+    L, m = fb.length, (n + 1) // 2
+    S = np.zeros((n, 2 * m))
+    if n == 1:  # a constant: the low band is sum(dec_lo) * x, the high band 0
+        S[0, 0] = 1.0 / fb.dec_lo.sum()
+        return S
+    i, j = np.arange(n)[:, None], np.arange(L)[None, :]
+    two_k = i + j - L // 2
+    for band, (dec, rec) in enumerate(((fb.dec_lo, fb.rec_lo), (fb.dec_hi, fb.rec_hi))):
+        taps = rec[::-1]
+        rows, cols = np.nonzero((two_k % 2 == 0) & (np.abs(taps) > _ZERO)[None, :])
+        k = two_k[rows, cols] // 2
+        if mode == "periodization":
+            index, sign = np.mod(k, m), np.ones(len(k))
+        else:
+            index, sign = _fold_band(k, dec, n, fb.symmetric_extension)
+        np.add.at(S, (rows, band * m + index), sign * taps[cols])
+    return S
+
+
+def _check_inverse(A: np.ndarray, S: np.ndarray, wavelet: str, mode: str) -> None:
+    """Raise unless ``S @ A == I`` (to 1e-9), in row blocks restricted to their non-zero columns, so the
+    check costs O(n L^2) for banded operators instead of a dense O(n^3) product."""
+    n = A.shape[1]
+    err = 0.0
+    for r0 in range(0, n, BLOCK_ROWS):
+        rows = S[r0 : r0 + BLOCK_ROWS]
+        mid = np.flatnonzero(np.abs(rows).max(axis=0) > 0)
+        cols = np.flatnonzero(np.abs(A[mid]).max(axis=0) > 0) if len(mid) else np.zeros(0, dtype=int)
+        product = rows[:, mid] @ A[np.ix_(mid, cols)]
+        target = (cols[None, :] == np.arange(r0, r0 + len(rows))[:, None]).astype(float)
+        missing = len(rows) - int(target.sum())  # a row whose diagonal column is not even reached
+        err = max(err, np.abs(product - target).max(initial=0.0), float(missing))
+    if not err < 1e-9:
+        raise ValueError(
+            f"wavelet {wavelet!r} with mode {mode!r} is not perfectly reconstructing for length {n} "
+            f"(max error {err:.2e}); use mode='periodization'"
+        )
 
 
 @lru_cache(maxsize=512)
@@ -192,21 +273,8 @@ def _matrices(wavelet: str, mode: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         S = _synthesis_pywt_mode(fb, n)
     else:
         A = _analysis_non_expansive(fb, mode, n)
-        if mode == "periodization" and n % 2 == 1:
-            # PyWavelets' rule: invert the even-length transform of [x, x[-1]], drop the copy.
-            S = np.linalg.inv(_analysis_non_expansive(fb, mode, n + 1))[:n]
-        else:
-            keep = np.ones(2 * m, dtype=bool)
-            if n % 2 == 1:
-                keep[2 * m - 1] = False  # the redundant mirrored high-band coefficient
-            S = np.zeros((n, 2 * m))
-            S[:, keep] = np.linalg.inv(A[keep])
-    err = np.abs(S @ A - np.eye(n)).max()
-    if not err < 1e-9:
-        raise ValueError(
-            f"wavelet {wavelet!r} with mode {mode!r} is not perfectly reconstructing for length {n} "
-            f"(max error {err:.2e}); use mode='periodization'"
-        )
+        S = _synthesis_non_expansive(fb, mode, n)
+    _check_inverse(A, S, wavelet, mode)
     assert A.shape == (2 * m, n)
     A.setflags(write=False)
     S.setflags(write=False)
