@@ -23,6 +23,12 @@ from torch.utils import _pytree as pytree
 __all__ = ["DetailBands", "WaveletCoeffs1D", "WaveletCoeffs2D"]
 
 
+def _slot(index: int, doc: str) -> property:
+    """A read-only named accessor for tuple slot ``index``, as ``collections.namedtuple`` makes (a
+    Python getter, which torch.compile traces; ``operator.itemgetter`` it cannot)."""
+    return property(lambda self: self[index], doc=doc)
+
+
 class DetailBands(list):
     """Detail bands of a multi-level 2D DWT, finest level first: ``highs[j]`` is
     ``(..., 3, h_{j+1}, w_{j+1})``. A ``list`` that also records the transform.
@@ -46,40 +52,21 @@ class WaveletCoeffs2D(tuple):
     """``(ll, highs)`` of a multi-level 2D DWT; unpacks as a 2-tuple.
 
     ``ll``: ``(..., h_J, w_J)``; ``highs``: a :class:`DetailBands` list. ``size``, ``wavelet``,
-    ``mode`` and ``levels`` describe the transform.
+    ``mode`` (read from ``highs``) and ``levels`` (``len(highs)``) describe the transform, as built.
     """
+
+    ll = _slot(0, "The coarsest LL band, ``(..., h_J, w_J)``.")
+    highs = _slot(1, "The :class:`DetailBands`, finest level first.")
 
     def __new__(cls, ll: Tensor, highs: DetailBands) -> WaveletCoeffs2D:
         if not isinstance(highs, DetailBands):
             raise TypeError(f"highs must be DetailBands (it carries the input size), got {type(highs).__name__}")
-        return super().__new__(cls, (ll, highs))
+        self = super().__new__(cls, (ll, highs))
+        self.size, self.wavelet, self.mode, self.levels = highs.size, highs.wavelet, highs.mode, len(highs)
+        return self
 
     def __getnewargs__(self) -> tuple[Tensor, DetailBands]:
         return (self[0], self[1])
-
-    @property
-    def ll(self) -> Tensor:
-        return self[0]
-
-    @property
-    def highs(self) -> DetailBands:
-        return self[1]
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self[1].size
-
-    @property
-    def wavelet(self) -> str:
-        return self[1].wavelet
-
-    @property
-    def mode(self) -> str:
-        return self[1].mode
-
-    @property
-    def levels(self) -> int:
-        return len(self[1])
 
     def __repr__(self) -> str:
         return (f"WaveletCoeffs2D(ll={tuple(self.ll.shape)}, levels={self.levels}, size={self.size}, "
@@ -99,13 +86,8 @@ class WaveletCoeffs1D(tuple):
         self.size, self.dim, self.wavelet, self.mode = int(size), int(dim), wavelet, mode
         return self
 
-    @property
-    def low(self) -> Tensor:
-        return self[0]
-
-    @property
-    def high(self) -> Tensor:
-        return self[1]
+    low = _slot(0, "The low-pass band.")
+    high = _slot(1, "The high-pass band.")
 
     def __getnewargs_ex__(self) -> tuple[tuple, dict]:
         return (self[0], self[1]), {"size": self.size, "dim": self.dim, "wavelet": self.wavelet, "mode": self.mode}
