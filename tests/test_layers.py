@@ -2,6 +2,7 @@
 dtypes and memory formats, torch.compile, state_dict, training, parameter counts, bad input."""
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 
@@ -322,6 +323,39 @@ def test_weconv2d_is_one_level_3x3_everywhere_without_channel_dwt() -> None:
     assert m.lf_conv.kernel_size == (3, 3) and m.hf_convs[0].kernel_size == (3, 3)
     x = _randn(2, 6, 9, 14, dtype=torch.float64, seed=14)
     torch.testing.assert_close(m(x), _manual_weconv3d(m, x, "subpixel"), atol=1e-10, rtol=0)
+
+
+_WECONV2D_FIXED = ("levels", "channel_levels", "lf_kernel", "hf_kernel", "lf_bands", "separate_channel_groups")
+
+
+def test_weconv2d_signature_is_weconv3ds_without_the_fixed_arguments() -> None:
+    sig2, sig3 = inspect.signature(WeConv2D, eval_str=True), inspect.signature(WeConv3D, eval_str=True)
+    expected = [p for name, p in sig3.parameters.items() if name not in _WECONV2D_FIXED]
+    assert list(sig2.parameters) == [p.name for p in expected] == [
+        "in_channels", "out_channels", "wavelet", "stride", "upsample", "kernel_size", "mode", "norm", "act"
+    ]
+    for p, q in zip(sig2.parameters.values(), expected):
+        assert (p.kind, p.annotation) == (q.kind, q.annotation)
+        assert p.default == ("haar" if p.name == "wavelet" else q.default)
+    for name in _WECONV2D_FIXED:
+        with pytest.raises(TypeError, match=rf"WeConv2D\(\): got an unexpected keyword argument '{name}' "
+                                            rf"\(WeConv2D fixes {name}=.*; use WeConv3D\)"):
+            WeConv2D(4, 8, **{name: 1})
+    with pytest.raises(TypeError, match=r"WeConv2D\(\): got an unexpected keyword argument 'bogus'$"):
+        WeConv2D(4, 8, bogus=1)
+
+
+@pytest.mark.parametrize(
+    "kwargs", (dict(stride=2), dict(upsample="transposed", kernel_size=5), dict(mode="periodization"))
+)
+def test_weconv2d_is_the_weconv3d_preset(kwargs: dict) -> None:
+    """Same parameters in the same order, same output as the WeConv3D it presets."""
+    m2 = _build(lambda: WeConv2D(4, 8, **kwargs), seed=5)
+    m3 = _build(lambda: WeConv3D(4, 8, "haar", levels=1, channel_levels=0, lf_kernel=3, hf_kernel=3, **kwargs), seed=5)
+    assert [(k, v.shape) for k, v in m2.state_dict().items()] == [(k, v.shape) for k, v in m3.state_dict().items()]
+    assert all(torch.equal(a, b) for a, b in zip(m2.state_dict().values(), m3.state_dict().values()))
+    x = _randn(1, 4, 7, 9, seed=6)
+    torch.testing.assert_close(m2(x), m3(x), atol=0, rtol=0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ the wavelet are positional, everything else keyword-only. Up-sampling has one sp
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -47,9 +48,6 @@ UPSAMPLE = (None, "subpixel", "transposed")
 _OLD_WECONV3D = (
     "in_channels", "out_channels", "stride", "transposed", "wavelet", "levels", "channel_levels", "lf_kernel",
     "hf_kernel", "norm", "act", "mode", "kernel_size", "lf_bands", "separate_channel_groups", "upsample",
-)
-_OLD_WECONV2D = (
-    "in_channels", "out_channels", "stride", "transposed", "wavelet", "norm", "act", "mode", "kernel_size", "upsample",
 )
 _NEW = ("in_channels", "out_channels", "wavelet")
 
@@ -87,6 +85,34 @@ def _legacy_upsampling(init: Callable[..., None]) -> Callable[..., None]:
         return init(self, *args, **kwargs)
 
     return wrapper
+
+
+def _preset_init(
+    base: type[nn.Module], name: str, old: tuple[str, ...], *, defaults: dict[str, Any], fixed: dict[str, Any]
+) -> Callable[..., None]:
+    """The ``__init__`` of a preset of ``base``: ``base.__init__`` with the ``fixed`` arguments set (and
+    no longer accepted) and other ``defaults``. Its signature, its pre-0.2 positional order (``old``
+    without the fixed names) and the ``transposed=`` shim all follow from the base's."""
+    base_sig = inspect.signature(base.__init__, eval_str=True)
+    sig = base_sig.replace(parameters=[
+        p.replace(default=defaults.get(p.name, p.default)) for p in base_sig.parameters.values() if p.name not in fixed
+    ])
+
+    def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = sig.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            given = ", ".join(f"{k}={fixed[k]!r}" for k in sorted(set(fixed) & set(kwargs)))
+            hint = f" ({name} fixes {given}; use {base.__name__})" if given else ""
+            raise TypeError(f"{name}(): {exc}{hint}") from None
+        bound.apply_defaults()
+        base.__init__(self, **{k: v for k, v in bound.arguments.items() if k != "self"}, **fixed)
+
+    __init__.__signature__ = sig  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{name}.__init__"  # (the deprecation shim names the class by it)
+    return keyword_only_after(_NEW, tuple(n for n in old if n not in fixed), wavelet_slot=2)(
+        _legacy_upsampling(__init__)
+    )
 
 
 class WeConv3D(nn.Module):
@@ -266,26 +292,14 @@ class WeConv2D(WeConv3D):
     """WeConv of WeConvene (ECCV 2024): conv -> 1-level 2D DWT -> 3x3 convs on LL and on the three
     detail bands -> IDWT -> residual. The ablation baseline of :class:`WeConv3D`.
 
-    Same arguments as :class:`WeConv3D` where they apply; ``wavelet`` defaults to ``"haar"``
-    (WeConvene's WeConv; docs/guide.md states the default-wavelet rule).
+    A preset of :class:`WeConv3D`: ``levels=1, channel_levels=0, lf_kernel=3, hf_kernel=3`` are
+    fixed (``lf_bands`` and ``separate_channel_groups`` do not apply) and not accepted; the other
+    arguments are WeConv3D's, except that ``wavelet`` defaults to ``"haar"`` (WeConvene's WeConv;
+    docs/guide.md states the default-wavelet rule).
     """
 
-    @keyword_only_after(_NEW, _OLD_WECONV2D, wavelet_slot=2)
-    @_legacy_upsampling
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        wavelet: str = "haar",
-        *,
-        stride: int = 1,
-        upsample: str | None = None,
-        kernel_size: int = 3,
-        mode: str = "jpeg2000",
-        norm: NormSpec = None,
-        act: ActSpec = "leaky_relu",
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, wavelet, stride=stride, upsample=upsample, kernel_size=kernel_size, levels=1,
-            channel_levels=0, lf_kernel=3, hf_kernel=3, mode=mode, norm=norm, act=act,
-        )
+    __init__ = _preset_init(
+        WeConv3D, "WeConv2D", _OLD_WECONV3D, defaults=dict(wavelet="haar"),
+        fixed=dict(levels=1, channel_levels=0, lf_kernel=3, hf_kernel=3, lf_bands="spatial",
+                   separate_channel_groups=False),
+    )
