@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import warnings
 
@@ -555,3 +556,56 @@ def test_layers_describe_themselves_in_the_report() -> None:
     assert "head seeded from old weights" not in report.replaced[0].notes  # 3x3 head, 2x2 old conv
     _, plain = replace_downsampling(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1)), "haar", layer=_Described)
     assert plain.replaced[0].new == "my layer" and "head seeded from old weights" in plain.replaced[0].notes
+
+
+# ---------------------------------------------- the shared options (RewriteOptions) and the signature
+
+_SHARED = ["layer", "mode", "levels", "include", "exclude", "dry_run", "inplace", "copy_weights", "example_input"]
+
+
+@pytest.mark.parametrize(
+    ("fn", "own"),
+    (
+        (replace_downsampling, ["pooling", "shortcuts", "fuse", "floor_sizes"]),
+        (replace_upsampling, ["upsample", "interpolation", "fuse"]),
+    ),
+)
+def test_signature_lists_every_argument(fn, own: list[str]) -> None:
+    """The 0.2 signature (as docs/api.md shows it): model and wavelet positional, all the rest by keyword."""
+    params = inspect.signature(fn).parameters
+    names = list(params)
+    assert names[:2] == ["model", "wavelet"] and names[-1] == "layer_kwargs"
+    assert sorted(names[2:-1]) == sorted(_SHARED + own)
+    kinds = [p.kind for p in params.values()]
+    assert kinds[:2] == [inspect.Parameter.POSITIONAL_OR_KEYWORD] * 2 and kinds[-1] is inspect.Parameter.VAR_KEYWORD
+    assert set(kinds[2:-1]) == {inspect.Parameter.KEYWORD_ONLY}
+    assert params["wavelet"].default == "bior4.4" and params["layer"].default is WeConv3D
+    assert (params["dry_run"].default, params["copy_weights"].default) == (False, True)
+
+
+@pytest.mark.parametrize("fn", (replace_downsampling, replace_upsampling))
+def test_shared_options_are_checked_alike(fn) -> None:
+    net = _small_net()
+    for name in ("dry_run", "inplace", "copy_weights"):
+        with pytest.raises(TypeError, match=rf"{name} must be a bool, got 1"):
+            fn(net, **{name: 1})
+    with pytest.raises(TypeError, match=r"exclude must be a glob pattern .* got \('0', 3\)"):
+        fn(net, exclude=["0", 3])
+    with pytest.raises(ValueError, match="levels must be None or an integer >= 1, got 0"):
+        fn(net, levels=0)
+    with pytest.raises(TypeError, match="by keyword .* not as options="):
+        fn(net, options={})
+
+
+def test_old_spellings_warn_at_the_callers_line() -> None:
+    net = _small_net()
+    calls = (
+        lambda: replace_downsampling(net, WeConv3D, "haar", dry_run=True),
+        lambda: replace_downsampling(net, "haar", fuse_pool_conv=False, dry_run=True),
+        lambda: replace_upsampling(nn.Sequential(nn.ConvTranspose2d(8, 4, 4, 2, 1)),
+                                   layer=lambda cin, cout, stride=1, transposed=False, **kw: nn.Identity()),
+    )
+    for call in calls:
+        with pytest.warns(DeprecationWarning) as record:
+            call()
+        assert [w.filename for w in record] == [__file__], [str(w.message) for w in record]

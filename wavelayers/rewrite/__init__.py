@@ -39,8 +39,9 @@ invisible to any module rewriter.
 
 What ``layer=`` must accept and may provide is :class:`LayerFactory` (see :mod:`.contract`).
 Modules: ``rules`` (pure site and size rules), ``walk`` (the module tree), ``engine`` (filters,
-probe, building, placing, seeding), ``down`` / ``up`` (the two rewriters and their finders),
-``report`` (the returned tables), ``contract`` (the layer factory protocol).
+probe, building, placing, seeding), ``options`` (the keyword arguments both rewriters share, and
+their public signature), ``down`` / ``up`` (the two rewriters and their finders), ``report`` (the
+returned tables), ``contract`` (the layer factory protocol).
 """
 from __future__ import annotations
 

@@ -85,7 +85,7 @@ def factory_call_kwargs(layer: Any, call: Mapping[str, Any], upsample: str | Non
     elif "transposed" in by_keyword:
         warn_deprecated(
             f"layer {name} names a 'transposed' parameter, so the rewriter calls it the 0.1 way "
-            f"(stride=2, transposed=True) at up-sampling sites; take upsample= instead", stacklevel=6,
+            f"(stride=2, transposed=True) at up-sampling sites; take upsample= instead", stacklevel=7,
         )
         out.update(stride=2, transposed=True)
         if "upsample" in by_keyword:

@@ -6,18 +6,14 @@ from typing import Any
 
 from torch import nn
 
-from .._deprecation import keyword_only_after, warn_deprecated
-from ..layers import WeConv3D
-from .contract import LayerFactory
-from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, plan_siblings, rewrite
+from .._deprecation import warn_deprecated
+from .engine import Plan, Skip, check_choice, check_flags, make_builder, plan_siblings, rewrite
+from .options import RewriteOptions, rewriter
 from .report import RewriteReport
 from .rules import Verdict, down_conv, down_pool
 from .walk import Site
 
-__all__ = ["replace_downsampling", "find_down", "judge_down", "NEW_POSITIONAL", "OLD_POSITIONAL"]
-
-NEW_POSITIONAL = ("model", "wavelet")
-OLD_POSITIONAL = ("model", "layer", "wavelet", "levels", "include", "exclude", "dry_run", "inplace")  # before 0.2
+__all__ = ["replace_downsampling", "find_down", "judge_down"]
 
 
 def judge_down(
@@ -41,25 +37,10 @@ def find_down(
     return plan_siblings(children, judge, adjacent=isinstance(parent, nn.Sequential))
 
 
-@keyword_only_after(NEW_POSITIONAL, OLD_POSITIONAL, wavelet_slot=1)
+@rewriter
 def replace_downsampling(
-    model: nn.Module,
-    wavelet: str = "bior4.4",
-    *,
-    layer: LayerFactory = WeConv3D,
-    mode: str | None = None,
-    levels: int | None = None,
-    include: Patterns = None,
-    exclude: Patterns = None,
-    dry_run: bool = False,
-    inplace: bool = False,
-    pooling: str = "wavelet",
-    shortcuts: bool = True,
-    fuse: bool = True,
-    floor_sizes: str = "crop",
-    copy_weights: bool = True,
-    example_input: Any = None,
-    **layer_kwargs: Any,
+    model: nn.Module, wavelet: str, options: RewriteOptions, *, pooling: str = "wavelet", shortcuts: bool = True,
+    fuse: bool = True, floor_sizes: str = "crop", **layer_kwargs: Any,
 ) -> tuple[nn.Module, RewriteReport]:
     """Replace the 2x down-sampling modules of ``model`` by wavelet layers with the same channels
     and output shapes; return ``(model, report)``.
@@ -99,12 +80,11 @@ def replace_downsampling(
         print(report)
     """
     if "fuse_pool_conv" in layer_kwargs:
-        warn_deprecated("replace_downsampling(fuse_pool_conv=...) is now spelled fuse=...", stacklevel=4)
+        warn_deprecated("replace_downsampling(fuse_pool_conv=...) is now spelled fuse=...", stacklevel=5)
         fuse = layer_kwargs.pop("fuse_pool_conv")
-    opts = make_options(model, layer, wavelet, mode, levels, layer_kwargs)
+    builder = make_builder(model, wavelet, options, layer_kwargs)
     check_choice(pooling, "pooling", ("wavelet", "layer", "skip"))
     check_choice(floor_sizes, "floor_sizes", ("crop", "skip"))
     check_flags(fuse=fuse)
     find = partial(find_down, pooling=pooling, fuse=fuse, floor_sizes=floor_sizes)
-    return rewrite("replace_downsampling", model, find, opts, include=include, exclude=exclude, dry_run=dry_run,
-                   inplace=inplace, copy_weights=copy_weights, example_input=example_input, shortcuts=shortcuts)
+    return rewrite("replace_downsampling", model, find, builder, options, shortcuts=shortcuts)

@@ -1,10 +1,10 @@
-"""The rewrite engine, shared by both rewriters: argument checks, include/exclude filters, the
+"""The rewrite engine, shared by both rewriters: the layer call, include/exclude filters, the
 channel probe, building and placing the new modules, freezing, weight seeding, and the report."""
 from __future__ import annotations
 
 import copy
 import fnmatch
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -16,16 +16,16 @@ from ..operators import check_mode
 from ..resample import FloorDownsample, WaveletDownsample, WaveletUpsample
 from ..wavelets import canonical_name
 from .contract import PER_SITE, LayerFactory, factory_call_kwargs
+from .options import RewriteOptions
 from .report import Replacement, RewriteReport, SkippedSite, count_params, describe
 from .rules import Keep, NewLayer, Resampler, Swap, Verdict, is_shortcut
 from .walk import Site, walk
 
 __all__ = [
-    "Plan", "Skip", "Options", "Finder", "Judge", "Patterns", "plan_siblings", "make_options", "check_choice",
-    "check_flags", "rewrite",
+    "Plan", "Skip", "Builder", "Finder", "Judge", "plan_siblings", "make_builder", "check_choice", "check_flags",
+    "rewrite",
 ]
 
-Patterns = str | Iterable[str] | None
 DEFAULT_MODE = "jpeg2000"
 
 
@@ -75,7 +75,7 @@ def plan_siblings(children: list[Site], judge: Judge, adjacent: bool) -> list[Pl
 
 
 @dataclass
-class Options:
+class Builder:
     """How new modules are built: ``layer(in, out, kernel_size=k, **call)``, or a re-sampler."""
 
     layer: LayerFactory
@@ -97,35 +97,27 @@ class Options:
         return FloorDownsample(module) if new.floor else module
 
 
-def make_options(
-    model: nn.Module,
-    layer: LayerFactory,
-    wavelet: str,
-    mode: str | None,
-    levels: int | None,
-    layer_kwargs: dict[str, Any],
-    upsample: str | None = None,
-) -> Options:
-    """Check the arguments a rewriter shares and resolve the layer call (see :mod:`.contract`);
+def make_builder(
+    model: nn.Module, wavelet: str, options: RewriteOptions, layer_kwargs: dict[str, Any], upsample: str | None = None
+) -> Builder:
+    """Check ``model``, the wavelet and mode, and resolve the layer call (see :mod:`.contract`);
     ``upsample``: the up-sampling head for ``replace_upsampling``, None for ``replace_downsampling``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int) or levels < 1):
-        raise ValueError(f"levels must be None or an integer >= 1, got {levels!r}")
     reserved = sorted(PER_SITE & set(layer_kwargs))
     if reserved:
         raise TypeError(f"{reserved} are set per site by the rewriter; pass only other layer arguments")
-    name = canonical_name(wavelet)
+    name, mode = canonical_name(wavelet), options.mode
     check_mode(DEFAULT_MODE if mode is None else mode, name)
     call: dict[str, Any] = dict(kernel_size=None, wavelet=name)
-    if levels is not None:
-        call["levels"] = levels
+    if options.levels is not None:
+        call["levels"] = options.levels
     if mode is not None:
         call["mode"] = mode
     call.update(layer_kwargs)
-    call = factory_call_kwargs(layer, call, upsample)
+    call = factory_call_kwargs(options.layer, call, upsample)
     del call["kernel_size"]
-    return Options(layer, name, DEFAULT_MODE if mode is None else mode, call)
+    return Builder(options.layer, name, DEFAULT_MODE if mode is None else mode, call)
 
 
 def check_flags(**flags: object) -> None:
@@ -139,15 +131,6 @@ def check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
     """ValueError unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def _as_patterns(patterns: Patterns, name: str) -> tuple[str, ...] | None:
-    if patterns is None:
-        return None
-    patterns = (patterns,) if isinstance(patterns, str) else tuple(patterns)
-    if not all(isinstance(p, str) for p in patterns):
-        raise TypeError(f"{name} must be a glob pattern or a list of glob patterns (str), got {patterns!r}")
-    return patterns
 
 
 def _filter_reason(path: str, include: tuple[str, ...] | None, exclude: tuple[str, ...] | None) -> str | None:
@@ -241,23 +224,12 @@ def _replacement(plan: Plan, new: nn.Module, work: nn.Module, copy_weights: bool
 
 
 def rewrite(
-    operation: str,
-    model: nn.Module,
-    find: Finder,
-    opts: Options,
-    *,
-    include: Patterns,
-    exclude: Patterns,
-    dry_run: bool,
-    inplace: bool,
-    copy_weights: bool,
-    example_input: Any,
-    shortcuts: bool = True,
+    operation: str, model: nn.Module, find: Finder, builder: Builder, options: RewriteOptions, shortcuts: bool = True
 ) -> tuple[nn.Module, RewriteReport]:
     """Find the sites of ``model`` (or of a deep copy), filter, probe, build, place; report."""
-    include_p, exclude_p = _as_patterns(include, "include"), _as_patterns(exclude, "exclude")
-    check_flags(dry_run=dry_run, inplace=inplace, copy_weights=copy_weights, shortcuts=shortcuts)
-    work = model if (inplace or dry_run) else copy.deepcopy(model)
+    check_flags(shortcuts=shortcuts)
+    dry_run, example_input = options.dry_run, options.example_input
+    work = model if (options.inplace or dry_run) else copy.deepcopy(model)
     params_before = count_params(work)
     found = [item for parent, children in walk(work) for item in find(parent, children)]
     order = {name: i for i, (name, _) in enumerate(work.named_modules(remove_duplicate=False))}
@@ -268,7 +240,7 @@ def rewrite(
     plans: list[Plan] = []
     skips: list[Skip] = [item for item in found if isinstance(item, Skip)]
     for plan in (item for item in found if isinstance(item, Plan)):
-        reason = _filter_reason(plan.site.path, include_p, exclude_p)
+        reason = _filter_reason(plan.site.path, options.include, options.exclude)
         if reason is None and not shortcuts and plan.kind.startswith("shortcut"):
             reason = "residual shortcut (shortcuts=False)"
         if reason:
@@ -288,11 +260,11 @@ def rewrite(
             skips.append(Skip(plan.site, plan.kind, f"input channel count unknown: {why}"))
             continue
         try:
-            new = opts.build(plan.swap.new, channels.get(plan.site.path))
+            new = builder.build(plan.swap.new, channels.get(plan.site.path))
         except ValueError as exc:  # e.g. a channel count the layer's channel DWT cannot split
             skips.append(Skip(plan.site, plan.kind, f"layer refused: {exc}"))
             continue
-        replaced.append(_replacement(plan, new, work, copy_weights))
+        replaced.append(_replacement(plan, new, work, options.copy_weights))
         if not dry_run:
             _install(plan, new)
 

@@ -6,11 +6,8 @@ from typing import Any
 
 from torch import nn
 
-from .._deprecation import keyword_only_after
-from ..layers import WeConv3D
-from .contract import LayerFactory
-from .down import NEW_POSITIONAL, OLD_POSITIONAL
-from .engine import Patterns, Plan, Skip, check_choice, check_flags, make_options, plan_siblings, rewrite
+from .engine import Plan, Skip, check_choice, check_flags, make_builder, plan_siblings, rewrite
+from .options import RewriteOptions, rewriter
 from .report import RewriteReport
 from .rules import Verdict, up_lone, up_pair, up_transposed
 from .walk import Site
@@ -36,24 +33,10 @@ def find_up(
     return plan_siblings(children, judge, adjacent=fuse and isinstance(parent, nn.Sequential))
 
 
-@keyword_only_after(NEW_POSITIONAL, OLD_POSITIONAL, wavelet_slot=1)
+@rewriter
 def replace_upsampling(
-    model: nn.Module,
-    wavelet: str = "bior4.4",
-    *,
-    layer: LayerFactory = WeConv3D,
-    mode: str | None = None,
-    levels: int | None = None,
-    include: Patterns = None,
-    exclude: Patterns = None,
-    dry_run: bool = False,
-    inplace: bool = False,
-    upsample: str = "subpixel",
-    interpolation: str = "skip",
-    fuse: bool = True,
-    copy_weights: bool = True,
-    example_input: Any = None,
-    **layer_kwargs: Any,
+    model: nn.Module, wavelet: str, options: RewriteOptions, *, upsample: str = "subpixel", interpolation: str = "skip",
+    fuse: bool = True, **layer_kwargs: Any,
 ) -> tuple[nn.Module, RewriteReport]:
     """Replace the 2x up-sampling modules of ``model`` by wavelet layers (``layer(in, out,
     upsample=upsample, kernel_size=k, ...)``, output ``2H x 2W``); return ``(model, report)``.
@@ -72,9 +55,8 @@ def replace_upsampling(
     PixelShuffle`` head keeps its conv weights exactly (``WeConv3D``'s sub-pixel head has the same shape).
     """
     check_choice(upsample, "upsample", ("subpixel", "transposed"))
-    opts = make_options(model, layer, wavelet, mode, levels, layer_kwargs, upsample)
+    builder = make_builder(model, wavelet, options, layer_kwargs, upsample)
     check_choice(interpolation, "interpolation", ("skip", "wavelet", "layer"))
     check_flags(fuse=fuse)
     find = partial(find_up, interpolation=interpolation, fuse=fuse)
-    return rewrite("replace_upsampling", model, find, opts, include=include, exclude=exclude, dry_run=dry_run,
-                   inplace=inplace, copy_weights=copy_weights, example_input=example_input)
+    return rewrite("replace_upsampling", model, find, builder, options)
