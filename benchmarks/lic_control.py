@@ -46,7 +46,7 @@ from integrations.compression.datasets import bundled_photos, list_images  # noq
 from integrations.compression.imageio import load_rgb, to_uint8  # noqa: E402
 from integrations.lic.loss import RateDistortionLoss  # noqa: E402
 from integrations.lic.model import LAMBDAS, WeConveneLIC, model_config  # noqa: E402
-from integrations.lic.training import make_optimizers, random_crops, train_step  # noqa: E402
+from integrations.lic.training import make_optimizers, random_crops, train_step, validate  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
@@ -112,26 +112,6 @@ def make_criterion(model: nn.Module, lmbda: float) -> RateDistortionLoss:
 
 
 @torch.no_grad()
-def estimate(model: nn.Module, images: list[Tensor], criterion: RateDistortionLoss) -> dict[str, float]:
-    """Mean estimated bpp (total, y, z; likelihoods in eval mode, i.e. at rounded latents), PSNR of the
-    output clamped to [0, 1] and loss over ``images``."""
-    model.eval()
-    keys = ("bpp", "bpp_z", "psnr", "loss")
-    totals = dict.fromkeys(keys, 0.0)
-    for im in images:
-        output = model(im)
-        out = criterion(output, im)
-        mse = torch.mean((output["x_hat"].clamp(0, 1) - im) ** 2)
-        totals["bpp"] += float(out["bpp"])
-        totals["bpp_z"] += float(out["bpp_z"])
-        totals["loss"] += float(out["loss"])
-        totals["psnr"] += float(-10 * torch.log10(mse.clamp_min(1e-12)))
-    means = {k: v / len(images) for k, v in totals.items()}
-    means["bpp_y"] = means["bpp"] - means["bpp_z"]
-    return means
-
-
-@torch.no_grad()
 def coded(model: nn.Module, images: list[Tensor]) -> dict:
     """Real coding of every image: bpp from the entropy-coded streams (container header excluded, so
     every model is counted the same way), RGB 8-bit PSNR of the decoded image, bit-exactness."""
@@ -183,7 +163,7 @@ class Run:
         train = {f"train_{k}": sum(w[k] for w in self.window) / len(self.window)
                  for k in ("loss", "bpp", "mse", "aux_loss")} if self.window else {}
         point = {"step": self.step, "train_seconds": round(self.seconds, 1), **train,
-                 **{f"val_{k}": v for k, v in estimate(self.model, val, self.criterion).items()}}
+                 **{f"val_{k}": v for k, v in validate(self.model, val, self.criterion).items()}}
         self.curve.append(point)
         self.window = []
         return point

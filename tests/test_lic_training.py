@@ -95,7 +95,9 @@ def test_periodic_state_and_metadata(photos, tmp_path):
     _train(photos, out, steps=4, save_every=2, val=str(photos), half=True, seed=5)
     extra = json.loads(read_metadata(out)["extra"])
     assert extra["steps_done"] == 4 and extra["half"] and extra["processes"] == 1 and extra["seed"] == 5
-    assert set(extra["val"]) == {"bpp", "psnr", "loss"} and extra["val"]["bpp"] > 0
+    assert set(extra["val"]) == {"bpp", "bpp_y", "bpp_z", "psnr", "loss"} and extra["val"]["bpp"] > 0
+    assert 0 < extra["val"]["bpp_z"] < extra["val"]["bpp"]
+    assert extra["val"]["bpp_y"] == pytest.approx(extra["val"]["bpp"] - extra["val"]["bpp_z"])
     assert 0 < extra["val"]["psnr"] < 60
     model = load_checkpoint(out)
     for name, p in model.named_parameters():  # stored in float16, loaded back exactly

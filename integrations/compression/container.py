@@ -6,21 +6,26 @@ Layout (all integers big-endian; ``L`` = model id length, ``S`` = number of stre
 offset                size       field
 ====================  =========  ==========================================================
 0                     4          magic ``b"WLIC"``
-4                     1          format version (``FORMAT_VERSION`` = 1)
-5                     1          quality (rate point index, 0..255)
-6                     2          original image height (1..65535)
-8                     2          original image width (1..65535)
-10                    1          channels (1..255)
-11                    1          number of streams ``S`` (0..255)
-12                    1          model id length ``L`` (1..64)
-13                    L          model id, printable ASCII
-13 + L                4 * S      length of each stream in bytes (uint32)
-13 + L + 4 S          sum        the streams, concatenated in order
+4                     1          format version (1 or 2)
+5                     1 (v1)     quality: v1 an integer rate point index, 0..255;
+                      2 (v2)     v2 ``round(quality * QUALITY_SCALE)``, 0..65535 (a fractional
+                                 quality of a variable-rate model, steps of 1/1000)
++0                    2          original image height (1..65535)
++2                    2          original image width (1..65535)
++4                    1          channels (1..255)
++5                    1          number of streams ``S`` (0..255)
++6                    1          model id length ``L`` (1..64)
++7                    L          model id, printable ASCII
++7 + L                4 * S      length of each stream in bytes (uint32)
++7 + L + 4 S          sum        the streams, concatenated in order
 end - 4               4          CRC32 (zlib) of every byte before it
 ====================  =========  ==========================================================
 
-Magic and version stay at offsets 0 and 4 in every future version, so any decoder can say
-"unsupported version" instead of misreading a newer file. :func:`unpack` checks, in order:
+(``+k``: offset after the quality field: 6 + k in version 1, 7 + k in version 2.) :func:`pack`
+writes the lowest version that holds the header: version 1 for an integer quality (so fixed-rate
+files are byte-identical to those written before version 2 existed), version 2 for a fractional
+one; :func:`unpack` reads both. Magic and version stay at offsets 0 and 4 in every future version,
+so any decoder can say "unsupported version" instead of misreading a newer file. :func:`unpack` checks, in order:
 magic, version, that the header and length table are complete, that the declared stream lengths
 match the bytes present (no missing, no trailing bytes), the CRC, the header values, the image size
 against :data:`MAX_IMAGE_PIXELS` and finally the model id; every failure is a :class:`BitstreamError`
@@ -43,11 +48,15 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BitstreamError", "DecompressionBombError", "Header", "FORMAT_VERSION", "MAGIC", "MAX_IMAGE_PIXELS",
+__all__ = ["BitstreamError", "DecompressionBombError", "Header", "FORMAT_VERSION", "READ_VERSIONS", "QUALITY_SCALE",
+           "MAGIC", "MAX_IMAGE_PIXELS",
            "MAX_MODEL_ID_BYTES", "check_stream_capacity", "max_stream_symbols", "pack", "unpack", "write_atomic"]
 
 MAGIC: bytes = b"WLIC"
-FORMAT_VERSION: int = 1
+FORMAT_VERSION: int = 2  # the newest version; pack writes 1 where that suffices
+READ_VERSIONS = (1, 2)
+# Version 2 stores a quality q as the integer round(q * QUALITY_SCALE).
+QUALITY_SCALE = 1000
 MAX_MODEL_ID_BYTES = 64
 MAX_STREAMS = 255
 # Most pixels (height * width) a file may declare before decoding; None: no limit. 2**24 = 4096 x 4096; the
@@ -59,7 +68,8 @@ MAX_IMAGE_PIXELS: int | None = 2**24
 # most 32 bits of information beyond the initial state (2**31), less than the 8 bytes it takes.
 _MIN_BITS_PER_SYMBOL = 1.1e-5
 
-_FIXED = struct.Struct(">4sBBHHBBB")  # magic, version, quality, height, width, channels, streams, id length
+# magic, version, quality, height, width, channels, streams, id length (version 1: 1-byte quality, 2: 2 bytes)
+_FIXED = {1: struct.Struct(">4sBBHHBBB"), 2: struct.Struct(">4sBHHHBBB")}
 _LENGTH = struct.Struct(">I")
 _CRC = struct.Struct(">I")
 
@@ -77,7 +87,8 @@ class Header:
     """What a decoder needs besides the streams.
 
     ``model_id``: printable ASCII, 1..64 bytes (e.g. ``"3dm-weconvene-small@0123456789ab"``);
-    ``quality``: 0..255; ``height`` / ``width``: original image size, 1..65535; ``channels``: 1..255.
+    ``quality``: an integer 0..255, or a multiple of 1 / :data:`QUALITY_SCALE` in [0, 65.535] (stored
+    as a float unless integral); ``height`` / ``width``: original image size, 1..65535; ``channels``: 1..255.
     """
 
     model_id: str
@@ -93,7 +104,15 @@ class Header:
             raise ValueError(
                 f"model_id must be 1..{MAX_MODEL_ID_BYTES} printable ASCII characters, got {self.model_id!r}"
             )
-        for name, low, high in (("quality", 0, 255), ("height", 1, 65535), ("width", 1, 65535), ("channels", 1, 255)):
+        if isinstance(self.quality, float):
+            quality = _fractional_quality(self.quality)
+            if not 0 <= quality <= 65535 / QUALITY_SCALE:
+                raise ValueError(f"quality must be in 0..{65535 / QUALITY_SCALE}, got {quality}")
+            object.__setattr__(self, "quality", quality)
+        integers = [("height", 1, 65535), ("width", 1, 65535), ("channels", 1, 255)]
+        if not isinstance(self.quality, float):
+            integers.insert(0, ("quality", 0, 255))
+        for name, low, high in integers:
             value = getattr(self, name)
             if isinstance(value, bool):
                 raise TypeError(f"{name} must be an integer, got a bool")
@@ -104,6 +123,19 @@ class Header:
             if not low <= value <= high:
                 raise ValueError(f"{name} must be in {low}..{high}, got {value}")
             object.__setattr__(self, name, value)
+
+    @property
+    def version(self) -> int:
+        """The format version :func:`pack` writes for this header: 1 (integer quality) or 2 (fractional)."""
+        return 2 if isinstance(self.quality, float) else 1
+
+
+def _fractional_quality(quality: float) -> int | float:
+    """A float quality checked to be a multiple of 1 / QUALITY_SCALE; an integral one becomes an int."""
+    steps = round(quality * QUALITY_SCALE) if quality == quality and abs(quality) < 1e6 else None
+    if steps is None or abs(steps - quality * QUALITY_SCALE) > 1e-6:
+        raise ValueError(f"a fractional quality must be a multiple of 1/{QUALITY_SCALE}, got {quality!r}")
+    return steps // QUALITY_SCALE if steps % QUALITY_SCALE == 0 else steps / QUALITY_SCALE
 
 
 def pack(header: Header, streams: list[bytes]) -> bytes:
@@ -118,8 +150,10 @@ def pack(header: Header, streams: list[bytes]) -> bytes:
     if any(len(s) >= 2**32 for s in streams):
         raise ValueError("a stream must be shorter than 4 GiB")
     model_id = header.model_id.encode("ascii")
-    head = _FIXED.pack(MAGIC, FORMAT_VERSION, header.quality, header.height, header.width, header.channels,
-                       len(streams), len(model_id))
+    version = header.version
+    stored_quality = header.quality if version == 1 else round(header.quality * QUALITY_SCALE)
+    head = _FIXED[version].pack(MAGIC, version, stored_quality, header.height, header.width, header.channels,
+                                len(streams), len(model_id))
     body = b"".join([head, model_id, *(_LENGTH.pack(len(s)) for s in streams), *streams])
     return body + _CRC.pack(zlib.crc32(body))
 
@@ -143,14 +177,18 @@ def unpack(
     if len(data) <= len(MAGIC):
         raise BitstreamError(f"truncated header: {len(data)} bytes, the version byte is missing")
     version = data[len(MAGIC)]
-    if version != FORMAT_VERSION:
-        raise BitstreamError(f"unsupported format version {version} (this decoder reads version {FORMAT_VERSION})")
-    if len(data) < _FIXED.size:
-        raise BitstreamError(f"truncated header: {len(data)} bytes, the fixed header needs {_FIXED.size}")
-    _, _, quality, height, width, channels, num_streams, id_length = _FIXED.unpack_from(data)
+    if version not in READ_VERSIONS:
+        raise BitstreamError(f"unsupported format version {version} (this decoder reads versions "
+                             f"{', '.join(map(str, READ_VERSIONS))})")
+    fixed = _FIXED[version]
+    if len(data) < fixed.size:
+        raise BitstreamError(f"truncated header: {len(data)} bytes, the fixed header needs {fixed.size}")
+    _, _, quality, height, width, channels, num_streams, id_length = fixed.unpack_from(data)
+    if version == 2:
+        quality = quality // QUALITY_SCALE if quality % QUALITY_SCALE == 0 else quality / QUALITY_SCALE
     if not 1 <= id_length <= MAX_MODEL_ID_BYTES:
         raise BitstreamError(f"invalid header: model id length {id_length} (must be 1..{MAX_MODEL_ID_BYTES})")
-    table_start = _FIXED.size + id_length
+    table_start = fixed.size + id_length
     payload_start = table_start + _LENGTH.size * num_streams
     if len(data) < payload_start:
         raise BitstreamError(
@@ -176,7 +214,7 @@ def unpack(
             f"CRC mismatch: stored 0x{stored_crc:08x}, computed 0x{computed_crc:08x} (the file is corrupted)"
         )
     try:
-        model_id = data[_FIXED.size:table_start].decode("ascii")
+        model_id = data[fixed.size:table_start].decode("ascii")
         header = Header(model_id, quality, height, width, channels)
     except (UnicodeDecodeError, ValueError) as e:
         raise BitstreamError(f"invalid header: {e}") from None

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from ..toolkit import checkpoint as ckpt
-from .model import LAMBDAS, LICConfig, WeConveneLIC
+from .model import LICConfig, WeConveneLIC
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "read_metadata", "lineage"]
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "read_metadata", "lineage", "parse_quality"]
 
 CHECKPOINT_FORMAT = "wavelayers-lic/1"
 
@@ -44,7 +44,7 @@ def save_checkpoint(
                 if not torch.equal(v.half().to(v.dtype), v):
                     raise ValueError(f"half=True but {k} is not exactly representable in float16")
                 tensors[k] = v.half()
-    fields_ = {"quality": str(model.quality), "lambda": repr(float(LAMBDAS[model.quality] if lmbda is None else lmbda)),
+    fields_ = {"quality": str(model.quality), "lambda": repr(float(model.lmbda if lmbda is None else lmbda)),
                "fingerprint": model.fingerprint()}
     ckpt.save_checkpoint(path, tensors, format=CHECKPOINT_FORMAT, model=model.name, config=asdict(model.config),
                          command=command, extra=extra, fields=fields_, force=force)
@@ -58,7 +58,13 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 def lineage(path: str | os.PathLike) -> dict[str, Any]:
     """The ``extra["init"]`` record of a run that starts from the checkpoint ``path``."""
     record = ckpt.lineage(path, CHECKPOINT_FORMAT)
-    return {**record, "quality": int(record["quality"])}
+    return {**record, "quality": parse_quality(record["quality"])}
+
+
+def parse_quality(text: str) -> int | float:
+    """A checkpoint's ``quality`` field (``'3'``, or ``'2.5'`` for a variable-rate model) -> 3 / 2.5."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def load_checkpoint(path: str | os.PathLike) -> WeConveneLIC:
@@ -68,7 +74,7 @@ def load_checkpoint(path: str | os.PathLike) -> WeConveneLIC:
         raw = ckpt.json_field(meta, "config", path)
         known = {f.name for f in fields(LICConfig)}
         config = LICConfig(**{k: v for k, v in raw.items() if k in known})
-        model = WeConveneLIC(config, name=meta["model"], quality=int(meta["quality"]))
+        model = WeConveneLIC(config, name=meta["model"], quality=parse_quality(meta["quality"]))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: invalid checkpoint metadata ({e})") from None
     ckpt.load_weights(model, tensors, path)

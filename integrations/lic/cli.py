@@ -17,8 +17,10 @@ from ..compression.container import unpack
 from ..toolkit.cli import add_device, add_force, command_line, new_parser, run
 from .checkpoint import lineage, read_metadata
 from .codec import UNTRAINED_WARNING, compress_file, decompress_file, is_untrained, load_model
+from .rate_control import DEFAULT_TOLERANCE
 from .evaluate import matched_rate_table, run_evaluation
 from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS, WeConveneLIC, model_config, model_name
+from .model import to_variable_rate
 from .training import run_training
 from .weights import manifest
 
@@ -32,10 +34,22 @@ def _add_model_args(p: argparse.ArgumentParser, many: bool = False) -> None:
                    help="registered model when no --checkpoint is given: its shipped weights (weights/lic/) "
                         "where there are some, else untrained (default: small)")
     p.add_argument("--entropy", choices=ENTROPY_MODELS, default="3dwecharm", help="entropy model of --preset")
-    p.add_argument("--quality", type=int, nargs="+" if many else None, default=None if many else 3,
-                   choices=sorted(LAMBDAS),
-                   help="quality index (lambda table 1..6) of --preset" + (
-                       " (default: every shipped rate point, else 3)" if many else " (default 3)"))
+    p.add_argument("--variable-rate", action="store_true",
+                   help="the variable-rate model of --preset (<name>-vr: one model for every quality in [1, 6])")
+    p.add_argument("--quality", type=quality_arg, nargs="+" if many else None, default=None,
+                   help="rate point: an index of the lambda table 1..6 (fixed-rate models), or any number in "
+                        "[1, 6] in steps of 0.001 for a variable-rate model" + (
+                            " (default: every shipped rate point, else 3)" if many
+                            else " (default: the checkpoint's, else 3)"))
+
+
+def quality_arg(text: str) -> int | float:
+    """``'3'`` -> 3, ``'2.5'`` -> 2.5 (the model checks the range: a fixed-rate one takes 1..6 only)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return int(value) if value.is_integer() else value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="optimise this image's latents for STEPS steps first (slower encode, same decoder)")
+    p.add_argument("--target-bpp", type=float, default=None, metavar="B",
+                   help="variable-rate models: search the quality whose file has B bits per pixel (bisection on "
+                        "real coded bytes; instead of --quality)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help=f"relative rate tolerance of --target-bpp (default {DEFAULT_TOLERANCE})")
     add_force(p)
 
     p = sub.add_parser("decompress", help=".wlic file -> PNG")
@@ -76,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quality", type=int, choices=sorted(LAMBDAS),
                    help="rate point (default 3; with --init, the checkpoint's unless given: fine-tune to it)")
     p.add_argument("--init", help="start from this checkpoint (stage 2 after stage 1, or another rate point)")
+    p.add_argument("--variable-rate", action="store_true",
+                   help="train one variable-rate model (gain units; with --init a fixed-rate checkpoint is "
+                        "converted, gains at 1): each step draws a quality from --qualities and uses its lambda")
+    p.add_argument("--qualities", type=int, nargs="+", choices=sorted(LAMBDAS), default=None,
+                   help="with --variable-rate: the rate points trained (default: all six)")
+    p.add_argument("--gain-lr", type=float, default=None,
+                   help="with --variable-rate: learning rate of the gain vectors (default --lr)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT.state.pt (written every --save-every steps and at the end)")
     p.add_argument("--save-every", type=int, default=500, help="write the training state every N steps (0: only at the end)")
@@ -109,18 +135,23 @@ def _warn(msg: str) -> None:
 
 def _load(args: argparse.Namespace) -> WeConveneLIC:
     if args.checkpoint:
-        return load_model(args.checkpoint)
-    model = load_model(name=model_name("3dm-weconvene", args.preset, args.entropy), quality=args.quality)
+        return load_model(args.checkpoint, quality=args.quality)
+    name = model_name("3dm-weconvene", args.preset, args.entropy, args.variable_rate)
+    model = load_model(name=name, quality=args.quality)
     if is_untrained(model):
         _warn(UNTRAINED_WARNING.format(name=model.name))
     return model
 
 
 def _compress(args: argparse.Namespace) -> None:
+    if args.target_bpp is not None and args.quality is not None:
+        raise ValueError("give --quality or --target-bpp, not both")
     model = _load(args)
-    r = compress_file(model, args.input, args.output, force=args.force, refine=args.refine)
+    r = compress_file(model, args.input, args.output, force=args.force, refine=args.refine,
+                      target_bpp=args.target_bpp, tolerance=args.tolerance)
+    search = f" (target {args.target_bpp} bpp: {r.encodes} encodes)" if args.target_bpp is not None else ""
     print(f"wrote {args.output}: {r.num_bytes} bytes, {r.bpp:.4f} bpp ({r.width}x{r.height}), "
-          f"model {model.model_id} quality {model.quality}, {r.seconds:.2f} s")
+          f"model {model.model_id} quality {r.quality}{search}, {r.seconds:.2f} s")
 
 
 def _decompress(args: argparse.Namespace) -> None:
@@ -133,9 +164,13 @@ def _decompress(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     if args.checkpoint:
-        models = [load_model(c) for c in args.checkpoint]
+        models = []
+        for c in args.checkpoint:
+            model = load_model(c)
+            qualities = args.quality or (sorted(LAMBDAS) if model.variable_rate else [model.quality])
+            models += [load_model(c, quality=q) for q in qualities]
     else:
-        name = model_name("3dm-weconvene", args.preset, args.entropy)
+        name = model_name("3dm-weconvene", args.preset, args.entropy, args.variable_rate)
         qualities = args.quality or sorted(e["quality"] for e in manifest().values() if e["model"] == name) or [3]
         models = [load_model(name=name, quality=q) for q in qualities]
     untrained = [m for m in models if is_untrained(m)]
@@ -154,12 +189,14 @@ def _train(args: argparse.Namespace) -> None:
     init = None
     if args.init:
         model = load_model(args.init)
+        if args.variable_rate and not model.variable_rate:
+            model = to_variable_rate(model)
         if args.quality is not None:
             model.quality = args.quality
         init = lineage(args.init)  # how the starting weights were made
     else:
         entropy = args.entropy if args.family == "3dm-weconvene" or args.entropy.startswith("chwp") else "chwp8"
-        name = model_name(args.family, args.preset, entropy)
+        name = model_name(args.family, args.preset, entropy, args.variable_rate)
         changes = dict(_parse_setting(s) for s in args.set)
         config = model_config(name, **changes)
         if changes:
@@ -170,7 +207,8 @@ def _train(args: argparse.Namespace) -> None:
     run_training(model, args.data, args.out, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                  w1=args.w1, w2=args.w2, seed=args.seed, command=command, force=args.force, device=args.device,
                  lr_drop=args.lr_drop, time_limit=args.time_limit, val=args.val, half=args.half,
-                 metric=args.metric, save_every=args.save_every, resume=args.resume, init=init)
+                 metric=args.metric, save_every=args.save_every, resume=args.resume, init=init,
+                 qualities=args.qualities, gain_lr=args.gain_lr)
 
 
 def _parse_setting(text: str) -> tuple[str, object]:

@@ -18,7 +18,9 @@ from ..compression.container import BitstreamError, unpack
 from ..compression.imageio import load_rgb, save_png
 from ..toolkit.files import write_atomic
 from .checkpoint import load_checkpoint
-from .model import LAMBDAS, WeConveneLIC, build_model, compress_image, decompress_image, model_names
+from .gains import check_quality
+from .model import WeConveneLIC, build_model, compress_image, decompress_image, model_names
+from .rate_control import DEFAULT_TOLERANCE, compress_to_rate
 from .refine import compress_refined
 from .weights import shipped_checkpoint, shipped_for_model_id
 
@@ -34,17 +36,28 @@ UNTRAINED_WARNING = (
 
 
 def load_model(
-    checkpoint: str | os.PathLike | None = None, name: str | None = None, quality: int = 3, shipped: bool = True
+    checkpoint: str | os.PathLike | None = None, name: str | None = None, quality: int | float | None = None,
+    shipped: bool = True,
 ) -> WeConveneLIC:
-    """A checkpoint's model; else the registered model ``name`` at ``quality`` with its shipped
-    weights (:data:`.weights.WEIGHTS_DIR`, if ``shipped`` and there are some), or untrained."""
+    """A checkpoint's model; else the registered model ``name`` at ``quality`` (default 3) with its
+    shipped weights (:data:`.weights.WEIGHTS_DIR`, if ``shipped`` and there are some), or untrained.
+    ``quality`` sets a variable-rate checkpoint's quality; a fixed-rate checkpoint codes its own only."""
     if checkpoint is not None:
-        return load_checkpoint(checkpoint)
+        model = load_checkpoint(checkpoint)
+        if quality is not None:
+            if not model.variable_rate and quality != model.quality:
+                raise ValueError(f"{checkpoint} is a fixed-rate checkpoint of quality {model.quality}, "
+                                 f"quality {quality!r} needs a variable-rate one (or no checkpoint)")
+            model.quality = quality
+        return model
     if name is None:
         raise ValueError("give a checkpoint or a model name")
+    quality = 3 if quality is None else quality
     path = shipped_checkpoint(name, quality) if shipped else None
     if path is not None:
-        return load_checkpoint(path)
+        model = load_checkpoint(path)
+        model.quality = quality
+        return model
     return build_model(name, quality).eval()
 
 
@@ -64,9 +77,10 @@ def model_for_stream(data: bytes, checkpoint: str | os.PathLike | None = None) -
         return model
     if name not in model_names():
         raise BitstreamError(f"wrong model id: {header.model_id!r} names no registered model; pass its --checkpoint")
-    if header.quality not in LAMBDAS:
-        raise BitstreamError(f"invalid quality {header.quality} for {name} (expected one of {sorted(LAMBDAS)})")
-    model = build_model(name, header.quality).eval()
+    try:
+        model = build_model(name, check_quality(header.quality, name.endswith("-vr"))).eval()
+    except ValueError as e:
+        raise BitstreamError(f"invalid quality in the file for {name}: {e}") from None
     if model.model_id != header.model_id:
         raise BitstreamError(
             f"wrong model id: the file was written by trained weights {header.model_id!r}, not by the untrained "
@@ -82,17 +96,21 @@ def _initial_fingerprint(name: str, quality: int) -> str:
 
 def is_untrained(model: WeConveneLIC) -> bool:
     """True when ``model`` holds exactly the registered deterministic initial weights."""
-    return model.name in model_names() and _initial_fingerprint(model.name, model.quality) == model.fingerprint()
+    quality = 3 if model.variable_rate else model.quality  # one initialisation for all qualities
+    return model.name in model_names() and _initial_fingerprint(model.name, quality) == model.fingerprint()
 
 
 @dataclass(frozen=True)
 class CodingResult:
-    """What a file-level call did: sizes, rate and wall times (seconds)."""
+    """What a file-level call did: sizes, rate, wall time (seconds), the quality coded and how many
+    encodes it took (more than 1 for a target rate)."""
 
     num_bytes: int
     height: int
     width: int
     seconds: float
+    quality: int | float | None = None
+    encodes: int = 1
 
     @property
     def bpp(self) -> float:
@@ -105,23 +123,31 @@ def _refuse_existing(path: str | os.PathLike, force: bool) -> None:
 
 
 def compress_file(
-    model: WeConveneLIC, src: str | os.PathLike, dst: str | os.PathLike, force: bool = False, refine: int = 0
+    model: WeConveneLIC, src: str | os.PathLike, dst: str | os.PathLike, force: bool = False, refine: int = 0,
+    target_bpp: float | None = None, tolerance: float = DEFAULT_TOLERANCE,
 ) -> CodingResult:
-    """Image file -> ``.wlic`` file (atomic; no overwrite unless ``force``). ``refine > 0``
-    optimises the latents of this image for that many steps first (:mod:`.refine`; slower
-    encode, same decoder)."""
+    """Image file -> ``.wlic`` file (atomic; no overwrite unless ``force``) at the model's quality.
+    ``refine > 0`` optimises the latents of this image for that many steps first (:mod:`.refine`;
+    slower encode, same decoder). ``target_bpp`` (variable-rate models) searches the quality whose
+    file has that rate within ``tolerance`` (relative; :mod:`.rate_control`) instead."""
     _refuse_existing(dst, force)
     if refine < 0:
         raise ValueError(f"refine must be a number of steps >= 0, got {refine}")
+    if refine and target_bpp is not None:
+        raise ValueError("a target rate and refinement cannot be combined (refinement changes the rate)")
     x = load_rgb(src)
     start = time.perf_counter()
-    if refine:
+    quality, encodes = model.quality, 1
+    if target_bpp is not None:
+        search = compress_to_rate(model, x, target_bpp, tolerance)
+        data, quality, encodes = search.data, search.quality, search.encodes
+    elif refine:
         data = compress_refined(model, x, refine, reconstruct=False)[0]
     else:
         data, _ = compress_image(model, x, reconstruct=False)
     seconds = time.perf_counter() - start
     write_atomic(dst, data, force=force)
-    return CodingResult(len(data), x.shape[-2], x.shape[-1], seconds)
+    return CodingResult(len(data), x.shape[-2], x.shape[-1], seconds, quality, encodes)
 
 
 def decompress_file(

@@ -24,7 +24,7 @@ from ..compression import bdrate, classic, datasets, metrics, results
 from ..compression.imageio import load_rgb, load_rgb_uint8, to_uint8
 
 from .codec import compress_image, decompress_image, is_untrained
-from .model import LAMBDAS, WeConveneLIC
+from .model import WeConveneLIC
 
 __all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", "CLASSIC_GRID_BPP", "psnr_at",
            "matched_rate_table"]
@@ -73,7 +73,7 @@ def model_curve(models: list[WeConveneLIC], per_model: list[list[dict]], dataset
     points = []
     for model, records in zip(models, per_model):
         points.append({
-            "model_id": model.model_id, "quality": model.quality, "lambda": LAMBDAS[model.quality],
+            "model_id": model.model_id, "quality": model.quality, "lambda": model.lmbda,
             "untrained": is_untrained(model), "images": records,
             **{k: _mean(records, k) for k in ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")},
         })

@@ -36,11 +36,12 @@ from ..compression.compressai_parts import CompressionModel, EntropyBottleneck
 from ..compression.entropy_models import MAX_SYMBOL, ChWP, SliceEntropyModel, ThreeDWeChARM, WeChARM
 from ..compression.entropy_models import guarded_stream, ste_round
 from ..toolkit.registry import register_model
+from .gains import LAMBDAS, GainUnits, check_quality, lambda_of
 
 __all__ = [
     "LICConfig", "WeConveneLIC", "PRESETS", "ENTROPY_MODELS", "LAMBDAS", "build_model", "model_names",
     "parse_model_name", "model_name", "model_config", "FAMILIES", "TRANSFORMS", "BLOCKS", "PAD_MULTIPLE",
-    "compress_image", "decompress_image",
+    "compress_image", "decompress_image", "file_header", "VARIABLE_RATE_SUFFIX", "to_variable_rate",
 ]
 
 PAD_MULTIPLE = 64
@@ -48,8 +49,8 @@ PAD_MULTIPLE = 64
 # change their summation order with the thread count, so the encoder's and the decoder's entropy
 # parameters (and images) agree bit for bit only if both use the same count: one, always.
 CODING_THREADS = 1
-# Quality index -> lambda of the MSE-optimised models (paper section III-C; loss = lambda * 255^2 * MSE + bpp).
-LAMBDAS = {1: 0.0025, 2: 0.0035, 3: 0.0067, 4: 0.013, 5: 0.025, 6: 0.05}
+# A registered name ending in this codes every quality in [1, 6] with one set of weights (:mod:`.gains`).
+VARIABLE_RATE_SUFFIX = "-vr"
 ENTROPY_MODELS = ("3dwecharm", "wecharm", "chwp4", "chwp8")
 TRANSFORMS = ("weconv3d", "weconv2d", "conv")
 BLOCKS = ("residual", "chwdtb")
@@ -72,7 +73,8 @@ class LICConfig:
     ``'weconv2d'`` (WeConv, 2D DWT, 3x3 everywhere) or ``'conv'`` (strided conv / sub-pixel conv + GDN);
     ``hf_kernel``: WeConv3D's detail-band kernel (1 in the paper, 3 for "3x3 everywhere");
     ``block``: ``'residual'`` (two 3x3 convs) or ``'chwdtb'`` (ChWDTB transformer blocks, shifted
-    windows on every second block).
+    windows on every second block). ``variable_rate``: one model for every quality in [1, 6] through
+    gain units on ``y`` and ``z`` (:mod:`.gains`) instead of one model per quality.
     """
 
     N: int
@@ -92,6 +94,8 @@ class LICConfig:
     width: int = 128
     param_width: int = 128
     wecharm_slices: int = 5
+    # one model for all rates
+    variable_rate: bool = False
 
     def __post_init__(self) -> None:
         for name, allowed in (("entropy", ENTROPY_MODELS), ("transform", TRANSFORMS), ("block", BLOCKS)):
@@ -109,52 +113,53 @@ PRESETS = {
 }
 
 
-def model_name(family: str, preset: str, entropy: str | None = None) -> str:
+def model_name(family: str, preset: str, entropy: str | None = None, variable_rate: bool = False) -> str:
     """``('chwdta', 'small', 'chwp4')`` -> ``'chwdta-small-chwp4'`` (the family's default entropy
-    model is left out of the name)."""
+    model is left out of the name); ``variable_rate`` appends :data:`VARIABLE_RATE_SUFFIX`."""
     default = FAMILIES[family][1][0]
-    return f"{family}-{preset}" + ("" if entropy in (None, default) else f"-{entropy}")
+    return (f"{family}-{preset}" + ("" if entropy in (None, default) else f"-{entropy}")
+            + (VARIABLE_RATE_SUFFIX if variable_rate else ""))
 
 
 def model_names() -> list[str]:
-    """All registered model names: ``<family>-<preset>[-<entropy model>]``, e.g.
-    ``3dm-weconvene-small``, ``3dm-weconvene-small-wecharm``, ``chwdta-small``, ``chwdta-small-chwp4``."""
-    return [model_name(f, p, e) for f, (_, entropies) in FAMILIES.items() for p in PRESETS for e in entropies]
+    """All registered model names: ``<family>-<preset>[-<entropy model>][-vr]``, e.g.
+    ``3dm-weconvene-small``, ``3dm-weconvene-small-wecharm``, ``3dm-weconvene-small-vr`` (variable
+    rate), ``chwdta-small``, ``chwdta-small-chwp4``."""
+    return [model_name(f, p, e, vr) for f, (_, entropies) in FAMILIES.items() for p in PRESETS for e in entropies
+            for vr in (False, True)]
 
 
-def parse_model_name(name: str) -> tuple[str, str, str]:
-    """``'3dm-weconvene-small-chwp8'`` -> ``('3dm-weconvene', 'small', 'chwp8')``."""
+def parse_model_name(name: str) -> tuple[str, str, str, bool]:
+    """``'3dm-weconvene-small-chwp8-vr'`` -> ``('3dm-weconvene', 'small', 'chwp8', True)``."""
     if name not in model_names():
         raise ValueError(f"unknown model {name!r}: expected one of {model_names()}")
-    family = next(f for f in FAMILIES if name.startswith(f + "-"))
-    parts = name[len(family) + 1:].split("-")
-    return family, parts[0], parts[1] if len(parts) > 1 else FAMILIES[family][1][0]
+    variable_rate = name.endswith(VARIABLE_RATE_SUFFIX)
+    base = name[: -len(VARIABLE_RATE_SUFFIX)] if variable_rate else name
+    family = next(f for f in FAMILIES if base.startswith(f + "-"))
+    parts = base[len(family) + 1:].split("-")
+    return family, parts[0], parts[1] if len(parts) > 1 else FAMILIES[family][1][0], variable_rate
 
 
 def model_config(name: str, **changes) -> LICConfig:
     """The :class:`LICConfig` of a registered model name, with ``changes`` (ablations) applied."""
-    family, preset, entropy = parse_model_name(name)
+    family, preset, entropy, variable_rate = parse_model_name(name)
     known = {f.name for f in fields(LICConfig)}
     unknown = sorted(set(changes) - known)
     if unknown:
         raise ValueError(f"unknown LICConfig fields {unknown}: expected some of {sorted(known)}")
-    return replace(PRESETS[preset], **{**FAMILIES[family][0], "entropy": entropy, **changes})
+    return replace(PRESETS[preset], **{**FAMILIES[family][0], "entropy": entropy, "variable_rate": variable_rate,
+                                       **changes})
 
 
-def _check_quality(quality: int) -> int:
-    if isinstance(quality, bool) or not isinstance(quality, int) or quality not in LAMBDAS:
-        raise ValueError(f"quality must be one of {sorted(LAMBDAS)}, got {quality!r}")
-    return quality
-
-
-def build_model(name: str, quality: int = 3, seed: int | None = None) -> "WeConveneLIC":
+def build_model(name: str, quality: int | float = 3, seed: int | None = None) -> "WeConveneLIC":
     """A registered model with a deterministic initialisation (``seed`` defaults to one derived from
-    ``name`` and ``quality``), CDF tables built and ready to code. Untrained: load a checkpoint for
-    meaningful images (:func:`.checkpoint.load_checkpoint`)."""
+    ``name`` and, for a fixed-rate model, ``quality``), CDF tables built and ready to code. Untrained:
+    load a checkpoint for meaningful images (:func:`.checkpoint.load_checkpoint`)."""
     config = model_config(name)
-    _check_quality(quality)
+    quality = check_quality(quality, config.variable_rate)
     if seed is None:
-        seed = int.from_bytes(hashlib.sha256(f"{name}/{quality}".encode()).digest()[:4], "little")
+        key = name if config.variable_rate else f"{name}/{quality}"  # one set of weights for every quality
+        seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = WeConveneLIC(config, name=name, quality=quality)
@@ -237,13 +242,13 @@ class WeConveneLIC(CompressionModel):
     :meth:`compress` / :meth:`decompress` on the bytes of a ``.wlic`` file (:func:`compress_image`).
     """
 
-    def __init__(self, config: LICConfig, name: str = "3dm-weconvene-custom", quality: int = 3) -> None:
+    def __init__(self, config: LICConfig, name: str = "3dm-weconvene-custom", quality: int | float = 3) -> None:
         super().__init__()
         if config.M % 4 or config.N % 2:
             raise ValueError(f"M must be divisible by 4 and N by 2, got N={config.N}, M={config.M}")
         self.config = config
         self.name = name
-        self.quality = _check_quality(quality)
+        self.quality = quality
         N, M = config.N, config.M
 
         def down(cin: int, cout: int) -> nn.Module:
@@ -270,7 +275,54 @@ class WeConveneLIC(CompressionModel):
         self.h_s = nn.Sequential(up(N, N), up(N, N), nn.Conv2d(N, M, 3, padding=1))
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.entropy_model = _make_entropy_model(config, hyper_channels=M)
+        self.gains = GainUnits(M, N) if config.variable_rate else None
         self._fingerprint_cache: tuple[tuple, str] | None = None
+
+    # --- rate -------------------------------------------------------------------------------------
+    @property
+    def quality(self) -> int | float:
+        """The rate point used by ``forward`` / ``encode``: an index of :data:`LAMBDAS` (fixed-rate
+        model) or any number in [1, 6] in steps of 0.001 (variable-rate model)."""
+        return self._quality
+
+    @quality.setter
+    def quality(self, value: int | float) -> None:
+        self._quality = check_quality(value, self.config.variable_rate)
+
+    @property
+    def variable_rate(self) -> bool:
+        return self.config.variable_rate
+
+    @property
+    def lmbda(self) -> float:
+        """The λ of :attr:`quality` (interpolated geometrically between the table's points)."""
+        return lambda_of(self.quality)
+
+    def _gains(self, quality: int | float | None) -> dict[str, Tensor] | None:
+        if self.gains is None:
+            if quality is not None and quality != self.quality:
+                raise ValueError(f"this fixed-rate model codes quality {self.quality} only, got {quality!r}")
+            return None
+        return self.gains(self.quality if quality is None else check_quality(quality, True))
+
+    # --- the four transforms, with the gains of a variable-rate model -----------------------------
+    def analysis(self, x: Tensor, gains: dict[str, Tensor] | None) -> Tensor:
+        """Padded image (N, 3, H, W) -> ``y`` (N, M, H/16, W/16), gained."""
+        y = self.g_a(x)
+        return y if gains is None else y * gains["y_gain"]
+
+    def hyper_analysis(self, y: Tensor, gains: dict[str, Tensor] | None) -> Tensor:
+        """``y`` (N, M, h, w) -> ``z`` (N, Z, h/4, w/4), gained."""
+        z = self.h_a(y)
+        return z if gains is None else z * gains["z_gain"]
+
+    def hyper_synthesis(self, z_hat: Tensor, gains: dict[str, Tensor] | None) -> Tensor:
+        """``ẑ`` (N, Z, h/4, w/4) -> hyper features (N, M, h, w) (inverse gain first)."""
+        return self.h_s(z_hat if gains is None else z_hat * gains["z_inverse"])
+
+    def synthesis(self, y_hat: Tensor, gains: dict[str, Tensor] | None) -> Tensor:
+        """``ŷ`` (N, M, h, w) -> padded image (N, 3, 16h, 16w) (inverse gain first)."""
+        return self.g_s(y_hat if gains is None else y_hat * gains["y_inverse"])
 
     # --- geometry ---------------------------------------------------------------------------------
     @staticmethod
@@ -299,17 +351,19 @@ class WeConveneLIC(CompressionModel):
     def _z_medians(self) -> Tensor:
         return self.entropy_bottleneck.quantiles[:, 0, 1].reshape(1, -1, 1, 1).detach()
 
-    def forward(self, x: Tensor) -> dict:
-        """``x`` (N, 3, H, W) in [0, 1] -> ``{"x_hat": (N, 3, H, W), "likelihoods": {band: ..., "z": ...}}``."""
+    def forward(self, x: Tensor, quality: int | float | None = None) -> dict:
+        """``x`` (N, 3, H, W) in [0, 1] -> ``{"x_hat": (N, 3, H, W), "likelihoods": {band: ..., "z": ...}}``
+        at ``quality`` (default :attr:`quality`; another one only for a variable-rate model)."""
         self._check_image(x, batch_one=False)
         H, W = x.shape[-2:]
-        y = self.g_a(self._pad(x))
-        z = self.h_a(y)
+        gains = self._gains(quality)
+        y = self.analysis(self._pad(x), gains)
+        z = self.hyper_analysis(y, gains)
         _, z_likelihoods = self.entropy_bottleneck(z)
         medians = self._z_medians()
         z_hat = ste_round(z - medians) + medians
-        y_hat, y_likelihoods = self.entropy_model(y, self.h_s(z_hat))
-        x_hat = self.g_s(y_hat)[..., :H, :W]
+        y_hat, y_likelihoods = self.entropy_model(y, self.hyper_synthesis(z_hat, gains))
+        x_hat = self.synthesis(y_hat, gains)[..., :H, :W]
         return {"x_hat": x_hat, "likelihoods": {**y_likelihoods, "z": z_likelihoods}}
 
     # --- real coding ------------------------------------------------------------------------------
@@ -317,41 +371,53 @@ class WeConveneLIC(CompressionModel):
         ph, pw = self.padded_size(height, width)
         return (ph // 16, pw // 16), (ph // 64, pw // 64)
 
-    def _synthesize(self, y_hat: Tensor, size: tuple[int, int]) -> Tensor:
-        x_hat = self.g_s(y_hat)[..., : size[0], : size[1]]
+    def _synthesize(self, y_hat: Tensor, size: tuple[int, int], gains: dict[str, Tensor] | None) -> Tensor:
+        x_hat = self.synthesis(y_hat, gains)[..., : size[0], : size[1]]
         # nan_to_num is the identity on real streams; it keeps a forged stream's image in [0, 1].
         return torch.nan_to_num(x_hat, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
 
     @torch.no_grad()
-    def encode(self, x: Tensor, reconstruct: bool = True) -> tuple[list[bytes], Tensor | None]:
-        """``x`` (1, 3, H, W) -> ``([z_stream, y_stream], x_hat)``; ``x_hat`` is exactly what
-        :meth:`decode` will return for these streams (the encoder-side reconstruction), or None
-        with ``reconstruct=False`` (which skips g_s)."""
+    def encode(
+        self, x: Tensor, reconstruct: bool = True, quality: int | float | None = None
+    ) -> tuple[list[bytes], Tensor | None]:
+        """``x`` (1, 3, H, W) -> ``([z_stream, y_stream], x_hat)`` at ``quality`` (default
+        :attr:`quality`); ``x_hat`` is exactly what :meth:`decode` will return for these streams
+        (the encoder-side reconstruction), or None with ``reconstruct=False`` (which skips g_s)."""
         self._check_image(x, batch_one=True)
         H, W = x.shape[-2:]
-        y = self.g_a(self._pad(x))
-        z = self.h_a(y)
+        gains = self._gains(quality)
+        y = self.analysis(self._pad(x), gains)
+        z = self.hyper_analysis(y, gains)
+        return self.encode_latents(y, z, H, W, gains, reconstruct)
+
+    @torch.no_grad()
+    def encode_latents(
+        self, y: Tensor, z: Tensor, height: int, width: int, gains: dict[str, Tensor] | None, reconstruct: bool = True
+    ) -> tuple[list[bytes], Tensor | None]:
+        """Entropy-code the (gained) latents ``y`` (1, M, h, w), ``z`` (1, Z, h/4, w/4) of an image
+        ``height`` x ``width`` -> ``([z_stream, y_stream], x_hat or None)``."""
         z_stream = self.entropy_bottleneck.compress(z)[0]
         with coding_threads():  # from here on, exactly what the decoder computes
             z_hat = self.entropy_bottleneck.decompress([z_stream], z.shape[-2:])
-            y_stream, y_hat = self.entropy_model.compress(y, self.h_s(z_hat))
-            return [z_stream, y_stream], self._synthesize(y_hat, (H, W)) if reconstruct else None
+            y_stream, y_hat = self.entropy_model.compress(y, self.hyper_synthesis(z_hat, gains))
+            return [z_stream, y_stream], self._synthesize(y_hat, (height, width), gains) if reconstruct else None
 
     @torch.no_grad()
-    def decode(self, streams: list[bytes], height: int, width: int) -> Tensor:
-        """Inverse of :meth:`encode`: ``x_hat`` (1, 3, height, width) in [0, 1]."""
+    def decode(self, streams: list[bytes], height: int, width: int, quality: int | float | None = None) -> Tensor:
+        """Inverse of :meth:`encode` (at the same ``quality``): ``x_hat`` (1, 3, height, width) in [0, 1]."""
         if len(streams) != 2:
             raise ValueError(f"expected 2 streams (z, y), got {len(streams)}")
         y_size, z_size = self._latent_sizes(height, width)
         z_symbols = self.entropy_bottleneck.channels * z_size[0] * z_size[1]
         y_symbols = self.entropy_model.latent_channels * y_size[0] * y_size[1]
         check_stream_capacity(streams, [z_symbols, y_symbols], ["z stream", "y stream"])
+        gains = self._gains(quality)
         with coding_threads():
             z_hat = self.entropy_bottleneck.decompress([guarded_stream(streams[0], z_symbols)], z_size)
             if float(z_hat.abs().max()) > MAX_SYMBOL:
                 raise ValueError(f"corrupt z stream: it decodes to a value beyond +-{MAX_SYMBOL}")
-            y_hat = self.entropy_model.decompress(streams[1], self.h_s(z_hat), y_size)
-            return self._synthesize(y_hat, (height, width))
+            y_hat = self.entropy_model.decompress(streams[1], self.hyper_synthesis(z_hat, gains), y_size)
+            return self._synthesize(y_hat, (height, width), gains)
 
     def compress(self, x: Tensor) -> bytes:
         """``x`` (1, 3, H, W) in [0, 1] -> the bytes of a ``.wlic`` file."""
@@ -386,33 +452,62 @@ class WeConveneLIC(CompressionModel):
     def describe(self) -> dict:
         """Name, quality, lambda, architecture and parameter count, JSON-serialisable."""
         return {
-            "name": self.name, "quality": self.quality, "lambda": LAMBDAS[self.quality],
+            "name": self.name, "quality": self.quality, "lambda": self.lmbda, "variable_rate": self.variable_rate,
             "config": asdict(self.config), "parameters": sum(p.numel() for p in self.parameters()),
         }
 
 
-def compress_image(model: WeConveneLIC, x: Tensor, reconstruct: bool = True) -> tuple[bytes, Tensor | None]:
+def to_variable_rate(model: WeConveneLIC, quality: int | float = 3) -> WeConveneLIC:
+    """A variable-rate copy of the fixed-rate ``model``: the same weights, gain units at 1 (every
+    quality codes as ``model`` does until trained), name ``<name>-vr``."""
+    if model.variable_rate:
+        raise ValueError(f"{model.name} is already a variable-rate model")
+    vr = WeConveneLIC(replace(model.config, variable_rate=True), name=model.name + VARIABLE_RATE_SUFFIX,
+                      quality=quality)
+    missing, unexpected = vr.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("gains.") for k in missing):
+        raise ValueError(f"cannot convert {model.name}: missing {missing}, unexpected {unexpected}")
+    return vr.to(next(model.parameters()).device).train(model.training)
+
+
+def compress_image(
+    model: WeConveneLIC, x: Tensor, reconstruct: bool = True, quality: int | float | None = None
+) -> tuple[bytes, Tensor | None]:
     """``x`` (1, 3, H, W) in [0, 1] -> ``(file bytes, encoder-side reconstruction)`` (None for the
-    reconstruction with ``reconstruct=False``, which skips the synthesis transform).
+    reconstruction with ``reconstruct=False``, which skips the synthesis transform), at ``quality``
+    (default the model's; another one only for a variable-rate model).
 
     A file is the container of :mod:`..compression.container`: magic ``WLIC``, format version,
     header (model id, quality, original height / width, channels), the streams ``[z, y]`` with
     their lengths, and a CRC32. The model id is ``<model name>@<weights fingerprint>``, so a file
-    only decodes with the very weights (and CDF tables) that wrote it."""
-    streams, x_hat = model.encode(x, reconstruct=reconstruct)
-    header = Header(model_id=model.model_id, quality=model.quality, height=x.shape[-2], width=x.shape[-1], channels=3)
-    return pack(header, streams), x_hat
+    only decodes with the very weights (and CDF tables) that wrote it; the quality (fractional for
+    a variable-rate model) is all the decoder needs besides."""
+    quality = model.quality if quality is None else check_quality(quality, model.variable_rate)
+    streams, x_hat = model.encode(x, reconstruct=reconstruct, quality=quality)
+    return pack(file_header(model, x.shape[-2], x.shape[-1], quality), streams), x_hat
+
+
+def file_header(model: WeConveneLIC, height: int, width: int, quality: int | float | None = None) -> Header:
+    """The ``.wlic`` header of an image ``height`` x ``width`` coded by ``model`` at ``quality``
+    (default its own)."""
+    quality = model.quality if quality is None else quality
+    return Header(model_id=model.model_id, quality=quality, height=height, width=width, channels=3)
 
 
 def decompress_image(model: WeConveneLIC, data: bytes) -> Tensor:
-    """File bytes -> ``x_hat`` (1, 3, H, W); raises :class:`BitstreamError` for foreign or broken data."""
+    """File bytes -> ``x_hat`` (1, 3, H, W); raises :class:`BitstreamError` for foreign or broken data.
+    A variable-rate model decodes at the file's quality (its own :attr:`quality` is left as it is)."""
     header, streams = unpack(data, expected_model_id=model.model_id)
     if header.channels != 3:
         raise BitstreamError(f"unsupported channel count {header.channels} (this codec writes 3)")
-    if header.quality != model.quality:
+    try:
+        quality = check_quality(header.quality, model.variable_rate)
+    except ValueError as e:
+        raise BitstreamError(f"invalid quality in the file: {e}") from None
+    if not model.variable_rate and quality != model.quality:
         raise BitstreamError(f"quality mismatch: the file says {header.quality}, the model is quality {model.quality}")
     try:
-        return model.decode(streams, header.height, header.width)
+        return model.decode(streams, header.height, header.width, quality=quality)
     except ValueError as e:
         raise BitstreamError(str(e)) from None
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..compression.container import Header, pack
-from .model import LAMBDAS, WeConveneLIC, coding_threads
+from ..compression.container import pack
+from .model import WeConveneLIC, file_header
 
 __all__ = ["RefineResult", "refine_latents", "encode_latents", "compress_refined", "sga_round"]
 
@@ -58,10 +58,11 @@ def sga_round(v: Tensor, tau: float, generator: torch.Generator | None = None) -
 
 
 def _rate_distortion(
-    model: WeConveneLIC, x: Tensor, y: Tensor, z: Tensor, lmbda: float, quantise
+    model: WeConveneLIC, x: Tensor, y: Tensor, z: Tensor, lmbda: float, quantise, gains: dict[str, Tensor] | None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(loss, bpp, mse)`` of the latents ``y``, ``z`` for the image ``x`` (1, 3, H, W), each latent
-    offset by its mean (z: the bottleneck medians; y: the entropy model's means) and ``quantise``d."""
+    offset by its mean (z: the bottleneck medians; y: the entropy model's means) and ``quantise``d;
+    ``gains``: those of the model's quality (variable-rate models; None otherwise)."""
     H, W = x.shape[-2:]
     bottleneck, entropy = model.entropy_bottleneck, model.entropy_model
     medians = model._z_medians()
@@ -81,8 +82,8 @@ def _rate_distortion(
         likelihoods.append(likelihood)
         return y_tilde
 
-    y_hat = entropy.merge(entropy._code_slices(model.h_s(z_tilde), code), (y.shape[-2], y.shape[-1]))
-    x_hat = model.g_s(y_hat)[..., :H, :W]
+    y_hat = entropy.merge(entropy._code_slices(model.hyper_synthesis(z_tilde, gains), code), (y.shape[-2], y.shape[-1]))
+    x_hat = model.synthesis(y_hat, gains)[..., :H, :W]
     bits = sum(torch.log2(lik).sum() for lik in likelihoods)
     bpp = -bits / (H * W)
     mse = torch.mean((x_hat - x) ** 2)
@@ -102,7 +103,7 @@ def refine_latents(
     seed: int = 0,
 ) -> RefineResult:
     """Refine the latents of ``x`` (1, 3, H, W) in [0, 1] for ``steps`` Adam steps (``lr``) on
-    ``bpp + lmbda * 255^2 * MSE`` (``lmbda``: the model's, ``LAMBDAS[model.quality]``) through SGA
+    ``bpp + lmbda * 255^2 * MSE`` (``lmbda``: that of the model's quality, ``model.lmbda``) through SGA
     with ``tau`` annealed geometrically from ``tau_start`` to ``tau_end``; the Gumbel noise comes
     from ``seed``. The model's weights are not changed (no gradient is stored in them)."""
     if not isinstance(model, WeConveneLIC):
@@ -116,22 +117,23 @@ def refine_latents(
         raise ValueError(f"need 0 < tau_end <= tau_start < inf, got tau_start={tau_start!r}, tau_end={tau_end!r}")
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    lmbda = LAMBDAS[model.quality] if lmbda is None else float(lmbda)
+    lmbda = model.lmbda if lmbda is None else float(lmbda)
     start = time.perf_counter()
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     try:
         with torch.no_grad():
-            y0 = model.g_a(model._pad(x))
-            z0 = model.h_a(y0)
+            gains = model._gains(None)
+            y0 = model.analysis(model._pad(x), gains)
+            z0 = model.hyper_analysis(y0, gains)
         y, z = y0.clone().requires_grad_(True), z0.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([y, z], lr=lr)
         checks: list[tuple[int, float, float, float]] = []
 
         def check(step: int) -> float:
             with torch.no_grad():
-                loss, bpp, mse = _rate_distortion(model, x, y, z, lmbda, torch.round)
+                loss, bpp, mse = _rate_distortion(model, x, y, z, lmbda, torch.round, gains)
             checks.append((step, float(loss), float(bpp), float(mse)))
             return float(loss)
 
@@ -139,7 +141,7 @@ def refine_latents(
         best = (y.detach().clone(), z.detach().clone(), 0)
         for step in range(1, steps + 1):
             tau = tau_start * (tau_end / tau_start) ** ((step - 1) / max(steps - 1, 1))
-            loss, _, _ = _rate_distortion(model, x, y, z, lmbda, lambda v: sga_round(v, tau, generator))
+            loss, _, _ = _rate_distortion(model, x, y, z, lmbda, lambda v: sga_round(v, tau, generator), gains)
             optimizer.zero_grad(set_to_none=True)
             y.grad, z.grad = torch.autograd.grad(loss, [y, z])
             optimizer.step()
@@ -156,19 +158,16 @@ def refine_latents(
 def encode_latents(
     model: WeConveneLIC, y: Tensor, z: Tensor, height: int, width: int, reconstruct: bool = True
 ) -> tuple[list[bytes], Tensor | None]:
-    """Entropy-code given latents exactly as :meth:`WeConveneLIC.encode` codes its own: ``y``
-    (1, M, h, w), ``z`` (1, Z, h/4, w/4) of an image ``height`` x ``width`` -> ``([z_stream,
-    y_stream], x_hat)``, ``x_hat`` (1, 3, height, width) what the decoder will return (or None)."""
+    """Entropy-code given latents exactly as :meth:`WeConveneLIC.encode` codes its own (at the
+    model's quality): ``y`` (1, M, h, w), ``z`` (1, Z, h/4, w/4) of an image ``height`` x ``width``
+    -> ``([z_stream, y_stream], x_hat)``, ``x_hat`` (1, 3, height, width) what the decoder will
+    return (or None)."""
     y_size, z_size = model._latent_sizes(height, width)
     if y.dim() != 4 or y.shape[0] != 1 or tuple(y.shape[-2:]) != y_size:
         raise ValueError(f"y must have shape (1, M, {y_size[0]}, {y_size[1]}), got {tuple(y.shape)}")
     if z.dim() != 4 or z.shape[0] != 1 or tuple(z.shape[-2:]) != z_size:
         raise ValueError(f"z must have shape (1, Z, {z_size[0]}, {z_size[1]}), got {tuple(z.shape)}")
-    z_stream = model.entropy_bottleneck.compress(z)[0]
-    with coding_threads():  # from here on, exactly what the decoder computes
-        z_hat = model.entropy_bottleneck.decompress([z_stream], z.shape[-2:])
-        y_stream, y_hat = model.entropy_model.compress(y, model.h_s(z_hat))
-        return [z_stream, y_stream], model._synthesize(y_hat, (height, width)) if reconstruct else None
+    return model.encode_latents(y, z, height, width, model._gains(None), reconstruct)
 
 
 def compress_refined(
@@ -179,5 +178,4 @@ def compress_refined(
     result = refine_latents(model, x, steps, **options)
     H, W = x.shape[-2:]
     streams, x_hat = encode_latents(model, result.y, result.z, H, W, reconstruct=reconstruct)
-    header = Header(model_id=model.model_id, quality=model.quality, height=H, width=W, channels=3)
-    return pack(header, streams), x_hat, result
+    return pack(file_header(model, H, W), streams), x_hat, result

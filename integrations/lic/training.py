@@ -2,6 +2,8 @@
 
 The main optimizer updates every parameter except the EntropyBottleneck ``quantiles``; the
 auxiliary optimizer fits those to the hyperprior's distribution (CompressAI's ``aux_loss``).
+A variable-rate model (:mod:`.gains`) draws one quality index per step (uniformly from the points
+being trained) and is trained with that point's λ; its gain vectors may have their own learning rate.
 """
 from __future__ import annotations
 
@@ -20,19 +22,24 @@ from ..toolkit.distributed import ProcessGroup
 from ..toolkit.files import load_torch, save_torch, write_atomic
 from .checkpoint import save_checkpoint
 from .loss import RateDistortionLoss
-from .model import LAMBDAS
+from .model import LAMBDAS, WeConveneLIC
 
-__all__ = ["make_optimizers", "train_step", "random_crops", "round_to_half", "validate", "run_training"]
+__all__ = ["make_optimizers", "train_step", "random_crops", "round_to_half", "validate", "validate_qualities",
+           "run_training"]
 
 
 def make_optimizers(
-    model: nn.Module, lr: float = 1e-4, aux_lr: float = 1e-3
+    model: nn.Module, lr: float = 1e-4, aux_lr: float = 1e-3, gain_lr: float | None = None
 ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam over the network (``lr``) and Adam over the EntropyBottleneck quantiles (``aux_lr``)."""
+    """Adam over the network (``lr``; the gain vectors of a variable-rate model in a second group
+    at ``gain_lr``, default ``lr``) and Adam over the EntropyBottleneck quantiles (``aux_lr``)."""
     named = dict(model.named_parameters())
     aux = [p for n, p in named.items() if n.endswith(".quantiles")]
-    main = [p for n, p in named.items() if not n.endswith(".quantiles")]
-    return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=aux_lr)
+    gains = [p for n, p in named.items() if n.startswith("gains.")]
+    main = [p for n, p in named.items() if not n.endswith(".quantiles") and not n.startswith("gains.")]
+    groups = [{"params": main, "lr": lr}] + ([{"params": gains, "lr": lr if gain_lr is None else gain_lr}]
+                                             if gains else [])
+    return torch.optim.Adam(groups, lr=lr), torch.optim.Adam(aux, lr=aux_lr)
 
 
 def train_step(
@@ -96,18 +103,37 @@ def round_to_half(model: nn.Module) -> None:
 
 @torch.no_grad()
 def validate(model: nn.Module, images: Sequence[Tensor], criterion: RateDistortionLoss) -> dict[str, float]:
-    """Mean estimated ``bpp`` (from the likelihoods), ``psnr`` (of the output clamped to [0, 1]) and
-    ``loss`` over whole ``images`` (each (1, 3, H, W))."""
+    """Means over whole ``images`` (each (1, 3, H, W)) of the estimated rate (from the likelihoods)
+    ``bpp``, its hyperprior part ``bpp_z`` and the rest ``bpp_y``, ``psnr`` (of the output clamped
+    to [0, 1]) and ``loss``."""
     model.eval()
-    totals = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0}
+    totals = {"bpp": 0.0, "bpp_z": 0.0, "psnr": 0.0, "loss": 0.0}
     for im in images:
         output = model(im)
         out = criterion(output, im)
         mse = torch.mean((output["x_hat"].clamp(0, 1) - im) ** 2)
         totals["bpp"] += float(out["bpp"])
+        totals["bpp_z"] += float(out["bpp_z"])
         totals["loss"] += float(out["loss"])
         totals["psnr"] += float(-10 * torch.log10(mse.clamp_min(1e-12)))
-    return {k: v / max(len(images), 1) for k, v in totals.items()}
+    means = {k: v / max(len(images), 1) for k, v in totals.items()}
+    means["bpp_y"] = means["bpp"] - means["bpp_z"]
+    return means
+
+
+def validate_qualities(
+    model: WeConveneLIC, images: Sequence[Tensor], criteria: dict[int, RateDistortionLoss]
+) -> dict[str, dict[str, float]]:
+    """:func:`validate` of a variable-rate model at each quality of ``criteria`` -> ``{"q<i>": metrics}``
+    (the model's own quality is restored)."""
+    before, results = model.quality, {}
+    try:
+        for q, criterion in criteria.items():
+            model.quality = q
+            results[f"q{q}"] = validate(model, images, criterion)
+    finally:
+        model.quality = before
+    return results
 
 
 def run_training(
@@ -133,6 +159,8 @@ def run_training(
     save_every: int = 0,
     resume: bool = False,
     init: dict | None = None,
+    qualities: Sequence[int] | None = None,
+    gain_lr: float | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` on random crops of the images in ``data`` and write the checkpoint ``out``.
 
@@ -145,7 +173,9 @@ def run_training(
     over all resumed runs) stops early; the steps reached are recorded. ``half`` stores the weights
     in float16 (rounded before the CDF tables are built, so the file codes exactly as the model it
     holds). ``init`` (how the starting weights were made) is stored in the checkpoint's
-    metadata. Under ``torchrun`` every process trains on its own crops (``batch`` each) and the
+    metadata. A variable-rate ``model`` is trained at a quality index drawn per step from
+    ``qualities`` (default: all of :data:`LAMBDAS`), its gain vectors at ``gain_lr`` (default
+    ``lr``); the validation is then per quality. Under ``torchrun`` every process trains on its own crops (``batch`` each) and the
     gradients are averaged; process 0 writes the files.
     """
     state_path = Path(str(out) + ".state.pt")
@@ -161,10 +191,19 @@ def run_training(
     dev = world.device
     images = [load_rgb(p).to(dev) for p in list_images(data)]
     val_images = [load_rgb(p).to(dev) for p in list_images(val)] if val and world.rank == 0 else []
-    lmbda = LAMBDAS[model.quality]
-    criterion = RateDistortionLoss.for_model(model, lmbda, w1=w1, w2=w2, metric=metric)
+    home_quality = model.quality
+    if model.variable_rate:
+        qualities = sorted(LAMBDAS) if qualities is None else list(qualities)
+        bad = [q for q in qualities if isinstance(q, bool) or q not in LAMBDAS]
+        if bad or not qualities:
+            raise ValueError(f"qualities must be a non-empty list of {sorted(LAMBDAS)}, got {qualities!r}")
+    elif qualities is not None or gain_lr is not None:
+        raise ValueError(f"qualities / gain_lr are options of a variable-rate model; {model.name} is fixed-rate")
+    else:
+        qualities = [model.quality]
+    criteria = {q: RateDistortionLoss.for_model(model, LAMBDAS[q], w1=w1, w2=w2, metric=metric) for q in qualities}
     model.to(dev)
-    optimizer, aux_optimizer = make_optimizers(model, lr=lr)
+    optimizer, aux_optimizer = make_optimizers(model, lr=lr, gain_lr=gain_lr)
     process_seed = seed + 1_000_003 * world.rank
     generator = torch.Generator(device=dev).manual_seed(process_seed)  # the crops
     torch.manual_seed(process_seed)  # the quantisation noise
@@ -193,7 +232,8 @@ def run_training(
                         "step": step, "seconds": seconds, "lr_dropped_at": lr_dropped_at, "history": history,
                         "world_size": world.size}, state_path)
 
-    bar = tqdm(total=steps, initial=first, desc=f"train {model.name} q{model.quality}", unit="step",
+    rates = f"q{'/'.join(map(str, qualities))}"
+    bar = tqdm(total=steps, initial=first, desc=f"train {model.name} {rates}", unit="step",
                disable=not progress or world.rank != 0)
     started = time.monotonic() - elapsed
     step = first
@@ -202,11 +242,16 @@ def run_training(
             time_limit is not None and time.monotonic() - started > lr_drop * time_limit)
         if late and lr_dropped_at is None:
             for g in optimizer.param_groups:
-                g["lr"] = lr / 10
+                g["lr"] = g["lr"] / 10
             lr_dropped_at = step
-        stats = train_step(model, _random_crops_on(images, crop, batch, generator), criterion, optimizer,
-                           aux_optimizer, sync=world.average_gradients)
+        if model.variable_rate:
+            model.quality = qualities[int(torch.randint(len(qualities), (1,), generator=generator,
+                                                        device=generator.device))]
+        stats = train_step(model, _random_crops_on(images, crop, batch, generator), criteria[model.quality],
+                           optimizer, aux_optimizer, sync=world.average_gradients)
         stats["step"] = step
+        if model.variable_rate:
+            stats["quality"] = model.quality
         history.append(stats)
         step += 1
         bar.update(1)
@@ -214,12 +259,18 @@ def run_training(
         if save_every and step % save_every == 0 and step < steps:
             save_state(step, time.monotonic() - started)
     bar.close()
+    model.quality = home_quality
     seconds = time.monotonic() - started
     save_state(step, seconds)
     world.check_in_sync(model)
     if world.rank == 0:
         model.eval()
-        validation = validate(model, val_images, criterion) if val_images else {}
+        if not val_images:
+            validation = {}
+        elif model.variable_rate:
+            validation = validate_qualities(model, val_images, criteria)
+        else:
+            validation = validate(model, val_images, criteria[model.quality])
         model.cpu()
         if half:
             round_to_half(model)
@@ -230,9 +281,11 @@ def run_training(
                  "lr_dropped_at": lr_dropped_at, "w1": w1, "w2": w2, "metric": metric, "seed": seed,
                  "images": len(images), "data": str(data), "val": validation, "half": half,
                  "final": history[-1] if history else {}}
+        if model.variable_rate:
+            extra |= {"qualities": qualities, "gain_lr": lr if gain_lr is None else gain_lr}
         if init is not None:
             extra["init"] = init
-        save_checkpoint(model, out, lmbda=lmbda, command=command, extra=extra, force=True, half=half)
+        save_checkpoint(model, out, command=command, extra=extra, force=True, half=half)
         log = "".join(json.dumps(h) + "\n" for h in history)
         write_atomic(str(out) + ".log.jsonl", log.encode(), force=True)
     world.leave()

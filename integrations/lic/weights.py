@@ -52,10 +52,11 @@ def shipped_checkpoints(name: str | None = None, folder: str | os.PathLike = WEI
     return [Path(folder) / f for f, e in entries if name is None or e["model"] == name]
 
 
-def shipped_checkpoint(name: str, quality: int, folder: str | os.PathLike = WEIGHTS_DIR) -> Path | None:
-    """The shipped checkpoint of model ``name`` at ``quality``, or None."""
+def shipped_checkpoint(name: str, quality: int | float, folder: str | os.PathLike = WEIGHTS_DIR) -> Path | None:
+    """The shipped checkpoint of model ``name`` at ``quality`` (a variable-rate model's one file
+    for every quality), or None."""
     for f, e in manifest(folder).items():
-        if e["model"] == name and e["quality"] == quality:
+        if e["model"] == name and (e.get("variable_rate", False) or e["quality"] == quality):
             return Path(folder) / f
     return None
 
