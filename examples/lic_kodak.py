@@ -3,6 +3,7 @@
     python examples/lic_kodak.py                      # shipped weights (4 rate points), 3 bundled photos, ~1 min on CPU
     python examples/lic_kodak.py --data /path/to/kodak
     python examples/lic_kodak.py --checkpoint q1.safetensors q3.safetensors   # your own weights
+    python examples/lic_kodak.py --checkpoint vr.safetensors --quality 1 2 2.5 3 4   # a variable-rate model
 
 Every image is really compressed to bytes and decompressed (bpp from the bytes, bit-exactness
 checked); the classic codecs run live through Pillow at the model's rates plus a small grid.
@@ -29,7 +30,9 @@ from pathlib import Path
 warnings.filterwarnings("ignore", category=FutureWarning)  # compressai's torch.jit.script
 
 from integrations.compression.datasets import BUNDLED_PHOTOS, list_images, write_bundled_photos  # noqa: E402
+from integrations.lic.cli import quality_arg  # noqa: E402
 from integrations.lic.codec import UNTRAINED_WARNING, is_untrained, load_model  # noqa: E402
+from integrations.lic.gains import LAMBDAS  # noqa: E402
 from integrations.lic.evaluate import matched_rate_table, run_evaluation  # noqa: E402
 from integrations.lic.weights import shipped_checkpoints  # noqa: E402
 
@@ -37,11 +40,14 @@ from integrations.lic.weights import shipped_checkpoints  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="folder of test images (e.g. Kodak); default: scikit-image's bundled photos")
-    parser.add_argument("--checkpoint", nargs="+", help="trained checkpoints, one per rate point")
+    parser.add_argument("--checkpoint", nargs="+",
+                        help="trained checkpoints, one per rate point (a variable-rate one: every --quality)")
     parser.add_argument("--untrained", action="store_true",
                         help="run the untrained registered model (--preset, --quality) instead of the shipped weights")
     parser.add_argument("--preset", default="small", choices=("small", "paper", "tiny"), help="preset of --untrained")
-    parser.add_argument("--quality", type=int, nargs="+", default=[3], help="quality indices of --untrained (1..6)")
+    parser.add_argument("--quality", type=quality_arg, nargs="+", default=None,
+                        help="qualities of --untrained (1..6; default 3) or of a variable-rate --checkpoint "
+                             "(any number in [1, 6]; default 1..6)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use the first N images (default: 3 bundled photos, or all of --data)")
     parser.add_argument("--classic", default="jpeg,webp,jpeg2000,avif", help="classic codecs ('' for none)")
@@ -53,12 +59,17 @@ def main() -> int:
 
     shipped = shipped_checkpoints("3dm-weconvene-small")
     if args.checkpoint:
-        models = [load_model(c) for c in args.checkpoint]
+        models = []
+        for c in args.checkpoint:
+            first = load_model(c)
+            qualities = (args.quality or sorted(LAMBDAS)) if first.variable_rate else [first.quality]
+            models += [load_model(c, quality=q) for q in qualities]
     elif shipped and not args.untrained:
         print(f"using the shipped weights: {', '.join(p.name for p in shipped)}", file=sys.stderr)
         models = [load_model(p) for p in shipped]
     else:
-        models = [load_model(name=f"3dm-weconvene-{args.preset}", quality=q, shipped=False) for q in args.quality]
+        models = [load_model(name=f"3dm-weconvene-{args.preset}", quality=q, shipped=False)
+                  for q in args.quality or [3]]
     for m in models:
         if is_untrained(m):
             print(UNTRAINED_WARNING.format(name=f"{m.name} quality {m.quality}"), file=sys.stderr)

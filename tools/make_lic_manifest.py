@@ -1,13 +1,22 @@
 """Write ``integrations/lic/shipped/manifest.json`` for the shipped LIC checkpoints.
 
     python tools/make_lic_manifest.py integrations/lic/shipped/*.safetensors [--data data/photos] [--force]
+    python tools/make_lic_manifest.py --add-unshipped RUN.safetensors --evaluation EVAL.json --data data/photos-v2 \
+        --note "why it does not ship" --state runs/vr/RUN.safetensors.state.pt
 
 For every checkpoint: model, quality, lambda, model id, SHA-256, size, the chain of training runs
 that produced it (each run's exact command, device, steps, seconds, crop, batch, learning rate,
 validation metrics; oldest first, read from the ``init`` lineage stored in the checkpoint), the
 training data (the collector's provenance summary) and reference metrics of one bundled image
 (``skimage.data.chelsea()``) really coded and decoded with it, which ``tests/test_lic_shipped.py``
-checks.
+checks. A variable-rate checkpoint (one file for every quality) has ``"variable_rate": true`` and
+reference metrics at each of the integer qualities 1..6 under ``reference_per_quality``.
+
+``--add-unshipped`` records a training run whose weights did not beat the shipped ones in the
+existing manifest's ``unshipped_runs`` list (the shipped entries are left as they are): its model,
+model id, training runs, the checkpoint's size, where its resumable state was left, the training
+data, the evaluation's per-quality figures (an ``eval`` / ``examples/lic_kodak.py`` results JSON)
+and a note.
 """
 from __future__ import annotations
 
@@ -29,6 +38,7 @@ from integrations.compression.imageio import to_uint8  # noqa: E402
 from integrations.compression.metrics import bpp, psnr  # noqa: E402
 from integrations.lic.checkpoint import load_checkpoint, read_metadata  # noqa: E402
 from integrations.lic.codec import compress_image, decompress_image  # noqa: E402
+from integrations.lic.gains import LAMBDAS  # noqa: E402
 from integrations.lic.weights import WEIGHTS_DIR, file_sha256  # noqa: E402
 
 RUN_KEYS = ("device", "device_name", "processes", "steps_done", "seconds", "crop", "batch", "lr", "lr_drop", "lr_dropped_at",
@@ -40,10 +50,11 @@ def reference_image() -> torch.Tensor:
     return torch.from_numpy(skdata.chelsea()).permute(2, 0, 1)[None].float() / 255
 
 
-def reference_metrics(model) -> dict:
-    """Code the reference image for real: bytes, bpp from them, PSNR of the decoded image."""
+def reference_metrics(model, quality: int | float | None = None) -> dict:
+    """Code the reference image for real (at ``quality``, default the model's): bytes, bpp from
+    them, PSNR of the decoded image."""
     x = reference_image()
-    data, x_hat = compress_image(model, x)
+    data, x_hat = compress_image(model, x, quality=quality)
     decoded = decompress_image(model, data)
     if not torch.equal(decoded, x_hat):
         raise RuntimeError("decoder output differs from the encoder's reconstruction")
@@ -68,37 +79,81 @@ def training_runs(extra: dict, command: str) -> list[dict]:
 def data_summary(folder: Path) -> dict:
     prov = json.loads((folder / "provenance.json").read_text())
     photos = prov["photos"]
-    return {"folder": "data/photos (tools/collect_training_photos.py)",
+    return {"folder": f"data/{folder.name} (tools/collect_training_photos.py)",
             "train_images": sum(p["split"] == "train" for p in photos),
             "val_images": sum(p["split"] == "val" for p in photos),
             "packages": dict(Counter(f"{p['package']} {p['version']}" for p in photos)),
             "licenses": sorted({p["license"] for p in photos}), "short_side": prov["short_side"]}
 
 
+def checkpoint_entry(path: Path) -> dict:
+    """The manifest entry of one checkpoint (see the module docstring)."""
+    meta = read_metadata(path)
+    model = load_checkpoint(path)
+    extra = json.loads(meta["extra"])
+    entry = {
+        "model": model.name, "quality": model.quality, "lambda": float(meta["lambda"]),
+        "model_id": model.model_id, "sha256": file_sha256(path), "bytes": path.stat().st_size,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "stored_as": "float16" if extra.get("half") else "float32",
+        "training_runs": training_runs(extra, meta["command"]),
+        "reference": reference_metrics(model),
+    }
+    if model.variable_rate:
+        entry["variable_rate"] = True
+        entry["reference_per_quality"] = {str(q): reference_metrics(model, q) for q in LAMBDAS}
+    ref = entry["reference"]
+    print(f"{path.name}: {ref['bpp']:.4f} bpp, {ref['psnr-rgb']:.2f} dB on chelsea", file=sys.stderr)
+    return entry
+
+
+def evaluation_points(path: Path) -> list[dict]:
+    """Per-quality means of an ``eval`` results JSON: quality, bpp, PSNR, images."""
+    doc = json.loads(path.read_text())
+    return [{"quality": p["quality"], "bpp": p["bpp"], "psnr-rgb": p["psnr-rgb"], "images": len(p["images"])}
+            for p in doc["points"]]
+
+
+def add_unshipped(args: argparse.Namespace) -> dict:
+    """The existing manifest with one more ``unshipped_runs`` record."""
+    manifest = json.loads(Path(args.out).read_text())
+    path = Path(args.add_unshipped)
+    entry = checkpoint_entry(path)
+    record = {"file": path.name, **{k: entry[k] for k in ("model", "model_id", "bytes", "parameters", "stored_as",
+                                                           "training_runs", "reference")},
+              "data": data_summary(Path(args.data)), "note": args.note,
+              "state": {"path": args.state, "bytes": Path(args.state).stat().st_size} if args.state else None,
+              "evaluation": {"results": Path(args.evaluation).name, "points": evaluation_points(Path(args.evaluation))}
+              if args.evaluation else None}
+    if "reference_per_quality" in entry:
+        record["reference_per_quality"] = entry["reference_per_quality"]
+    runs = [r for r in manifest.get("unshipped_runs", []) if r["file"] != path.name]
+    manifest["unshipped_runs"] = runs + [record]
+    return manifest
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoints", nargs="+")
+    parser.add_argument("checkpoints", nargs="*")
     parser.add_argument("--data", default=str(ROOT / "data" / "photos"), help="the training-data folder")
     parser.add_argument("--out", default=str(WEIGHTS_DIR / "manifest.json"))
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--add-unshipped", metavar="CKPT", help="record this run in the existing manifest instead")
+    parser.add_argument("--evaluation", help="with --add-unshipped: its eval results JSON")
+    parser.add_argument("--state", help="with --add-unshipped: where its resumable training state is kept")
+    parser.add_argument("--note", default="", help="with --add-unshipped: why it does not ship")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    entries = {}
-    for path in sorted(args.checkpoints):
-        path = Path(path)
-        meta = read_metadata(path)
-        model = load_checkpoint(path)
-        extra = json.loads(meta["extra"])
-        entries[path.name] = {
-            "model": model.name, "quality": model.quality, "lambda": float(meta["lambda"]),
-            "model_id": model.model_id, "sha256": file_sha256(path), "bytes": path.stat().st_size,
-            "parameters": int(sum(p.numel() for p in model.parameters())),
-            "stored_as": "float16" if extra.get("half") else "float32",
-            "training_runs": training_runs(extra, meta["command"]),
-            "reference": reference_metrics(model),
-        }
-        ref = entries[path.name]["reference"]
-        print(f"{path.name}: {ref['bpp']:.4f} bpp, {ref['psnr-rgb']:.2f} dB on chelsea", file=sys.stderr)
+    if args.add_unshipped:
+        if args.checkpoints:
+            parser.error("--add-unshipped takes no other checkpoints")
+        manifest = add_unshipped(args)
+        write_atomic(args.out, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode(), force=True)
+        print(f"wrote {args.out}", file=sys.stderr)
+        return 0
+    if not args.checkpoints:
+        parser.error("give the checkpoints to ship (or --add-unshipped)")
+    entries = {Path(p).name: checkpoint_entry(Path(p)) for p in sorted(args.checkpoints)}
     manifest = {"format": "wavelayers-lic-weights/1", "written": time.strftime("%Y-%m-%d"),
                 "data": data_summary(Path(args.data)), "checkpoints": entries}
     write_atomic(args.out, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode(), force=args.force)
