@@ -241,3 +241,15 @@ def test_cli_refuses_fractional_quality_for_fixed_rate_models(image_file, tmp_pa
     assert "fixed-rate" in capsys.readouterr().err
     assert main([*args, "--target-bpp", "0.5"]) == 2
     assert "variable-rate model" in capsys.readouterr().err
+
+
+def test_refinement_at_a_fractional_quality_decodes_with_the_plain_decoder(vr_model, image):
+    from integrations.lic.refine import compress_refined
+
+    before, vr_model.quality = vr_model.quality, 4.5
+    try:
+        data, x_enc, result = compress_refined(vr_model, image, 4)
+    finally:
+        vr_model.quality = before
+    assert unpack(data)[0].quality == 4.5 and result.final_loss <= result.initial_loss
+    assert torch.equal(decompress_image(vr_model, data), x_enc)
