@@ -253,3 +253,17 @@ def test_refinement_at_a_fractional_quality_decodes_with_the_plain_decoder(vr_mo
         vr_model.quality = before
     assert unpack(data)[0].quality == 4.5 and result.final_loss <= result.initial_loss
     assert torch.equal(decompress_image(vr_model, data), x_enc)
+
+
+def test_lambda_gain_init_starts_at_the_high_rate_quantiser_steps(image):
+    fixed = build_model(TINY, 3)
+    vr = to_variable_rate(fixed, gain_init="lambda")
+    for q in LAMBDAS:
+        gains = vr.gains(q)
+        torch.testing.assert_close(gains["y_gain"], torch.full_like(gains["y_gain"], math.sqrt(LAMBDAS[q] / LAMBDAS[3])))
+        torch.testing.assert_close(gains["y_inverse"] * gains["y_gain"], torch.ones_like(gains["y_gain"]))
+        assert torch.equal(gains["z_gain"], torch.ones_like(gains["z_gain"]))
+    vr.update(force=True)
+    assert vr.encode(image, quality=3)[0] == fixed.encode(image)[0]  # the reference quality codes as before
+    with pytest.raises(ValueError, match="gain_init"):
+        to_variable_rate(fixed, gain_init="random")

@@ -20,6 +20,7 @@ from .codec import UNTRAINED_WARNING, compress_file, decompress_file, is_untrain
 from .rate_control import DEFAULT_TOLERANCE
 from .evaluate import matched_rate_table, run_evaluation
 from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS, WeConveneLIC, model_config, model_name
+from .gains import GAIN_INITS
 from .model import to_variable_rate
 from .training import run_training
 from .weights import manifest
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "converted, gains at 1): each step draws a quality from --qualities and uses its lambda")
     p.add_argument("--qualities", type=int, nargs="+", choices=sorted(LAMBDAS), default=None,
                    help="with --variable-rate: the rate points trained (default: all six)")
+    p.add_argument("--gain-init", choices=GAIN_INITS, default="ones",
+                   help="with --variable-rate --init: start the gains at 1 ('ones', the paper) or at "
+                        "sqrt(lambda_s / lambda_init) on y ('lambda')")
     p.add_argument("--gain-lr", type=float, default=None,
                    help="with --variable-rate: learning rate of the gain vectors (default --lr)")
     p.add_argument("--resume", action="store_true",
@@ -190,7 +194,7 @@ def _train(args: argparse.Namespace) -> None:
     if args.init:
         model = load_model(args.init)
         if args.variable_rate and not model.variable_rate:
-            model = to_variable_rate(model)
+            model = to_variable_rate(model, gain_init=args.gain_init)
         if args.quality is not None:
             model.quality = args.quality
         init = lineage(args.init)  # how the starting weights were made

@@ -21,7 +21,10 @@ from torch import Tensor, nn
 
 from ..compression.container import QUALITY_SCALE  # fractional qualities: multiples of 1 / QUALITY_SCALE
 
-__all__ = ["LAMBDAS", "QUALITY_SCALE", "GainUnits", "quantise_quality", "lambda_of", "check_quality"]
+__all__ = ["LAMBDAS", "QUALITY_SCALE", "GAIN_INITS", "GainUnits", "quantise_quality", "lambda_of", "check_quality"]
+
+# How gain vectors start: "ones" (every gain 1, as in the paper), or "lambda" (see GainUnits.init_from_lambda).
+GAIN_INITS = ("ones", "lambda")
 
 # Quality index -> lambda of the MSE-optimised models (paper section III-C; loss = lambda * 255^2 * MSE + bpp).
 LAMBDAS = {1: 0.0025, 2: 0.0035, 3: 0.0067, 4: 0.013, 5: 0.025, 6: 0.05}
@@ -78,6 +81,17 @@ class GainUnits(nn.Module):
         for name in self.NAMES:
             channels = latent_channels if name.startswith("y") else hyper_channels
             self.register_parameter(name, nn.Parameter(torch.zeros(points, channels)))
+
+    @torch.no_grad()
+    def init_from_lambda(self, reference: int) -> None:
+        """Start the y gains where a uniform quantiser puts them at high rate: the distortion
+        ``Δ²/12`` of a step ``Δ`` is proportional to ``1/λ`` at the R-D optimum, so the gain
+        (``1/Δ``) of quality ``s`` is ``sqrt(λ_s / λ_reference)`` and the inverse gain its reciprocal;
+        the ``reference`` quality (the one the trunk was trained at) keeps gain 1, the z gains stay 1."""
+        for i, q in enumerate(sorted(LAMBDAS)[: self.points]):
+            log_gain = 0.5 * math.log(LAMBDAS[q] / LAMBDAS[reference])
+            self.y_gain[i].fill_(log_gain)
+            self.y_inverse[i].fill_(-log_gain)
 
     def forward(self, quality: float) -> dict[str, Tensor]:
         i, l = _neighbours(quality)

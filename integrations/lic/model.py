@@ -36,7 +36,7 @@ from ..compression.compressai_parts import CompressionModel, EntropyBottleneck
 from ..compression.entropy_models import MAX_SYMBOL, ChWP, SliceEntropyModel, ThreeDWeChARM, WeChARM
 from ..compression.entropy_models import guarded_stream, ste_round
 from ..toolkit.registry import register_model
-from .gains import LAMBDAS, GainUnits, check_quality, lambda_of
+from .gains import GAIN_INITS, LAMBDAS, GainUnits, check_quality, lambda_of
 
 __all__ = [
     "LICConfig", "WeConveneLIC", "PRESETS", "ENTROPY_MODELS", "LAMBDAS", "build_model", "model_names",
@@ -457,16 +457,21 @@ class WeConveneLIC(CompressionModel):
         }
 
 
-def to_variable_rate(model: WeConveneLIC, quality: int | float = 3) -> WeConveneLIC:
-    """A variable-rate copy of the fixed-rate ``model``: the same weights, gain units at 1 (every
-    quality codes as ``model`` does until trained), name ``<name>-vr``."""
+def to_variable_rate(model: WeConveneLIC, quality: int | float = 3, gain_init: str = "ones") -> WeConveneLIC:
+    """A variable-rate copy of the fixed-rate ``model``: the same weights, name ``<name>-vr``, gain
+    units at 1 (``gain_init="ones"``: every quality codes as ``model`` does until trained) or, with
+    ``"lambda"``, y gains ``sqrt(λ_s / λ_model)`` (:meth:`.gains.GainUnits.init_from_lambda`)."""
     if model.variable_rate:
         raise ValueError(f"{model.name} is already a variable-rate model")
+    if gain_init not in GAIN_INITS:
+        raise ValueError(f"gain_init must be one of {GAIN_INITS}, got {gain_init!r}")
     vr = WeConveneLIC(replace(model.config, variable_rate=True), name=model.name + VARIABLE_RATE_SUFFIX,
                       quality=quality)
     missing, unexpected = vr.load_state_dict(model.state_dict(), strict=False)
     if unexpected or any(not k.startswith("gains.") for k in missing):
         raise ValueError(f"cannot convert {model.name}: missing {missing}, unexpected {unexpected}")
+    if gain_init == "lambda":
+        vr.gains.init_from_lambda(model.quality)
     return vr.to(next(model.parameters()).device).train(model.training)
 
 
