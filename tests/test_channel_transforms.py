@@ -264,3 +264,21 @@ def test_gradcheck_dwt3d_and_idwt3d() -> None:
     ll, highs = dwt(x.detach())
     coeffs = (ll.clone().requires_grad_(), highs[0].clone().requires_grad_())
     assert gradcheck(lambda a, h: idwt(a, [h], size=(5, 3)), coeffs)
+
+
+def test_channel_matrices_do_not_depend_on_what_was_built_first() -> None:
+    """Matrices built under the lifting rule (as inside torch.compile) are cached apart from the eager
+    ones, so an eager call after a compiled one gets exactly what a fresh eager call gets."""
+    from wavelayers import clear_caches, use_backend
+    from wavelayers.channel import channel_matrices
+
+    args = ("bior4.4", "jpeg2000", 8, 1, False, torch.device("cpu"), torch.float64)
+    clear_caches()
+    eager = [t.clone() for t in channel_matrices(*args)]
+    clear_caches()
+    with use_backend("lifting"):
+        lifted = channel_matrices(*args)
+    after = channel_matrices(*args)
+    for e, a in zip(eager, after):
+        torch.testing.assert_close(a, e, rtol=0, atol=0)
+    torch.testing.assert_close(lifted[0], eager[0], rtol=0, atol=1e-11)  # the two backends agree to rounding

@@ -229,12 +229,13 @@ def synthesis2d(ll: Tensor, highs: Tensor, size: tuple[int, int], wavelet: str, 
     scheme = SCHEMES[wavelet]
     ll, highs = _autocast(ll, highs)
     h, w = size
-    low_w = torch.stack((ll, highs.select(-3, 0)), dim=-3)  # (..., 2 [H band], mh, mw), W-low
-    high_w = torch.stack((highs.select(-3, 1), highs.select(-3, 2)), dim=-3)  # W-high
-    t = torch.stack((low_w, high_w), dim=-4)  # (..., 2 [W], 2 [H], mh, mw)
-    e, o = _synthesis_bands(t.select(-3, 0), t.select(-3, 1), h, -2, scheme, mode)
+    # unbind, not select: autograd's backward is one stack instead of a zero-fill per band
+    ch, cv, cd = highs.unbind(-3)
+    low_h = torch.stack((ll, cv), dim=-3)  # (..., 2 [W band], mh, mw), H-low
+    high_h = torch.stack((ch, cd), dim=-3)  # H-high
+    e, o = _synthesis_bands(low_h, high_h, h, -2, scheme, mode)
     e, o = _lift(e, o, -2, scheme, mode, inverse=True)
     cols = _unsplit(e, o, h, -2)  # (..., 2 [W], H, mw)
-    e, o = _synthesis_bands(cols.select(-3, 0), cols.select(-3, 1), w, -1, scheme, mode)
+    e, o = _synthesis_bands(*cols.unbind(-3), w, -1, scheme, mode)
     e, o = _lift(e, o, -1, scheme, mode, inverse=True)
     return _unsplit(e, o, w, -1)

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ._checks import is_channels_last
 from . import _lifting
-from .operators import NON_EXPANSIVE_MODES, _CLEAR_HOOKS, LRUCache, _constant, _matrices, choose_backend
+from .operators import NON_EXPANSIVE_MODES, _CLEAR_HOOKS, LRUCache, _constant, _matrices, lifting_preferred
 
 __all__ = ["channel_matrices", "check_channel_split"]
 
@@ -45,10 +45,11 @@ def _block_diag(*blocks: np.ndarray) -> np.ndarray:
     return out
 
 
-def _axis_matrices(wavelet: str, mode: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _axis_matrices(wavelet: str, mode: str, n: int, lifting: bool) -> tuple[np.ndarray, np.ndarray]:
     """The 1D ``(A, S)`` of ``n`` channels, from the backend :func:`~wavelayers.functional.dwt1d` uses
-    for that length, so a channel transform equals ``dwt1d`` along the channel axis to rounding."""
-    if choose_backend(wavelet, mode, n) != "lifting":
+    for that length (``lifting``: lifting steps are preferred where they exist), so a channel
+    transform equals ``dwt1d`` along the channel axis to rounding."""
+    if not (lifting and _lifting.lifting_supported(wavelet, mode, n)):
         return _matrices(wavelet, mode, n)
     eye = torch.eye(n, dtype=torch.float64)
     A = torch.cat(_lifting.analysis(eye, -1, wavelet, mode), dim=-1).T.numpy()
@@ -58,21 +59,23 @@ def _axis_matrices(wavelet: str, mode: str, n: int) -> tuple[np.ndarray, np.ndar
 
 
 @lru_cache(maxsize=256)
-def _channel_numpy(wavelet: str, mode: str, channels: int, levels: int, packet: bool) -> tuple[np.ndarray, np.ndarray]:
+def _channel_numpy(
+    wavelet: str, mode: str, channels: int, levels: int, packet: bool, lifting: bool
+) -> tuple[np.ndarray, np.ndarray]:
     A = np.eye(channels)
     S = np.eye(channels)
     if packet:
         # Every band of the previous level splits: 2**levels equal bands.
         for level in range(levels):
             width = channels >> level
-            a, s = _axis_matrices(wavelet, mode, width)
+            a, s = _axis_matrices(wavelet, mode, width, lifting)
             count = 2**level
             A = _block_diag(*([a] * count)) @ A
             S = S @ _block_diag(*([s] * count))
     else:
         for level in range(levels):
             width = channels >> level
-            a, s = _axis_matrices(wavelet, mode, width)
+            a, s = _axis_matrices(wavelet, mode, width, lifting)
             rest = channels - width
             A = _block_diag(a, np.eye(rest)) @ A
             S = S @ _block_diag(s, np.eye(rest))
@@ -87,14 +90,18 @@ _CLEAR_HOOKS.append(_channel_numpy.cache_clear)
 def _channel_cached(
     wavelet: str, mode: str, channels: int, levels: int, packet: bool, device: torch.device, dtype: torch.dtype
 ) -> tuple[Tensor, Tensor]:
+    # the backend rule is part of the key: matrices built while compiling (lifting) must not be
+    # served to eager calls (matrices), or results would depend on what ran first
+    lifting = lifting_preferred()
+
     def build() -> tuple[Tensor, Tensor]:
-        A, S = _channel_numpy(wavelet, mode, channels, levels, packet)
+        A, S = _channel_numpy(wavelet, mode, channels, levels, packet, lifting)
         return (
             torch.tensor(A, dtype=torch.float64).to(device=device, dtype=dtype),
             torch.tensor(S, dtype=torch.float64).to(device=device, dtype=dtype),
         )
 
-    return _CACHE.get((wavelet, mode, channels, levels, packet, device, dtype), build)
+    return _CACHE.get((wavelet, mode, channels, levels, packet, lifting, device, dtype), build)
 
 
 def channel_matrices(

@@ -26,7 +26,7 @@ from .coeffs import DetailBands, WaveletCoeffs1D, WaveletCoeffs2D
 from . import _lifting as lifting2d
 from .operators import (
     NON_EXPANSIVE_MODES,
-    Block,
+    BlockedMatrix,
     LiftingOperator,
     MatrixOperator,
     _constant,
@@ -47,30 +47,32 @@ def _resolve(wavelet: str, mode: str) -> str:
     return name
 
 
-def _rows(blocks: tuple[Block, ...]) -> int:
+def _rows(blocks: BlockedMatrix) -> int:
     return blocks[-1][1]
 
 
-def _cols(x: Tensor, runs: tuple[tuple[int, int], ...], dim: int) -> Tensor:
-    if len(runs) == 1:
-        c0, c1 = runs[0]
-        return x if (c0 == 0 and c1 == x.shape[dim]) else x.narrow(dim, c0, c1 - c0)
-    return torch.cat([x.narrow(dim, c0, c1 - c0) for c0, c1 in runs], dim=dim)
+def _block_inputs(x: Tensor, blocks: BlockedMatrix, dim: int) -> list[Tensor]:
+    """The input columns (along ``dim``) that each row block multiplies. One ``index_select`` gathers
+    the runs of every block and ``split`` hands them out, so the backward pass is one ``index_add``
+    and one ``cat``; a ``narrow`` per block would zero-fill a full-size gradient for every block."""
+    if blocks.gather is None:
+        return [x]
+    return list(x.index_select(dim, blocks.gather).split(blocks.widths, dim))
 
 
-def _apply_last(x: Tensor, blocks: tuple[Block, ...]) -> Tensor:
+def _apply_last(x: Tensor, blocks: BlockedMatrix) -> Tensor:
     """``y[..., r] = sum_c M[r, c] x[..., c]`` for the operator ``M`` given as row blocks."""
-    parts = [_cols(x, runs, -1) @ M.transpose(0, 1) for _, _, runs, M in blocks]
+    parts = [xb @ M.transpose(0, 1) for xb, (_, _, _, M) in zip(_block_inputs(x, blocks, -1), blocks)]
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
 
-def _apply_rows(x: Tensor, blocks: tuple[Block, ...]) -> Tensor:
+def _apply_rows(x: Tensor, blocks: BlockedMatrix) -> Tensor:
     """``y[..., r, :] = sum_c M[r, c] x[..., c, :]`` (the operator acting on axis -2)."""
-    parts = [M @ _cols(x, runs, -2) for _, _, runs, M in blocks]
+    parts = [M @ xb for xb, (_, _, _, M) in zip(_block_inputs(x, blocks, -2), blocks)]
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)
 
 
-def _apply_along(x: Tensor, blocks: tuple[Block, ...], dim: int) -> Tensor:
+def _apply_along(x: Tensor, blocks: BlockedMatrix, dim: int) -> Tensor:
     """Apply the operator to the axis ``dim`` of ``x``."""
     dim = dim % x.dim()
     if dim == x.dim() - 1:
@@ -199,8 +201,8 @@ def _analysis_along(x: Tensor, op: LiftingOperator | MatrixOperator, dim: int) -
     if isinstance(op, LiftingOperator):
         return op.analysis(x, dim)
     y = _apply_along(x, op.A, dim)
-    m = _rows(op.A) // 2
-    return y.narrow(dim, 0, m), y.narrow(dim, m, m)
+    low, high = y.split(_rows(op.A) // 2, dim)  # split: the backward is one cat, not two zero-fills
+    return low, high
 
 
 def _level_operators(name: str, mode: str, size: tuple[int, int], ref: Tensor) -> tuple[object, object]:
@@ -218,14 +220,17 @@ def _dwt2_level(x: Tensor, name: str, mode: str) -> tuple[Tensor, Tensor]:
     """One 2D level -> ``ll (..., mh, mw)`` and ``highs (..., 3, mh, mw)``."""
     op_h, op_w = _level_operators(name, mode, (x.shape[-2], x.shape[-1]), x)
     if isinstance(op_h, LiftingOperator):
-        y = lifting2d.analysis2d(x, name, mode)  # (..., 4, mh, mw): LL, cH, cV, cD in one tensor
-        return y.select(-3, 0), y.narrow(-3, 1, 3)
-    (Ah, _), (Aw, _) = op_h, op_w
-    mh, mw = _rows(Ah) // 2, _rows(Aw) // 2
-    y = _apply_rows(_apply_last(x, Aw), Ah)  # (..., 2mh, 2mw) in Mallat layout
-    ll = y[..., :mh, :mw]
-    highs = torch.stack((y[..., mh:, :mw], y[..., :mh, mw:], y[..., mh:, mw:]), dim=-3)
-    return ll, highs
+        bands = lifting2d.analysis2d(x, name, mode)  # (..., 4, mh, mw): LL, cH, cV, cD in one tensor
+    else:
+        (Ah, _), (Aw, _) = op_h, op_w
+        mh, mw = _rows(Ah) // 2, _rows(Aw) // 2
+        y = _apply_rows(_apply_last(x, Aw), Ah)  # (..., 2mh, 2mw) in Mallat layout: [H band, W band]
+        quads = y.unflatten(-1, (2, mw)).unflatten(-3, (2, mh))  # (..., H band, mh, W band, mw), a view
+        bands = quads.movedim(-2, -4).flatten(-4, -3)  # (..., 4 = W band * 2 + H band, mh, mw): one copy
+    # split, not select/narrow: autograd's backward is then one cat instead of a zero-filled
+    # full-size gradient per band
+    ll, highs = bands.split((1, 3), dim=-3)
+    return ll.squeeze(-3), highs
 
 
 def _idwt2_level(ll: Tensor, highs: Tensor, size: tuple[int, int], name: str, mode: str) -> Tensor:
@@ -233,9 +238,8 @@ def _idwt2_level(ll: Tensor, highs: Tensor, size: tuple[int, int], name: str, mo
     if isinstance(op_h, LiftingOperator):
         return lifting2d.synthesis2d(ll, highs, size, name, mode)
     (_, Sh), (_, Sw) = op_h, op_w
-    top = torch.cat((ll, highs[..., 1, :, :]), dim=-1)
-    bottom = torch.cat((highs[..., 0, :, :], highs[..., 2, :, :]), dim=-1)
-    y = torch.cat((top, bottom), dim=-2)
+    ch, cv, cd = highs.unbind(-3)  # unbind: its backward is one stack (three selects: three zero-fills)
+    y = torch.cat((torch.cat((ll, cv), dim=-1), torch.cat((ch, cd), dim=-1)), dim=-2)
     return _apply_rows(_apply_last(y, Sw), Sh)
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "synthesis_matrix",
     "operator_pair",
     "operator_blocks",
+    "BlockedMatrix",
     "DENSE_MAX",
     "BLOCK_ROWS",
     "BACKENDS",
@@ -404,13 +405,33 @@ def _block_ranges(M: np.ndarray) -> list[tuple[int, int, tuple[tuple[int, int], 
     ]
 
 
-def _to_blocks(M: np.ndarray, device: torch.device, dtype: torch.dtype) -> tuple[Block, ...]:
+class BlockedMatrix(tuple):
+    """An operator as a tuple of row blocks ``(r0, r1, column runs, M[r0:r1, runs])``, plus
+    ``gather``: the column runs of all blocks concatenated (an index tensor; ``None`` for one dense
+    block over every column) and ``widths``, the number of gathered columns of each block."""
+
+    gather: torch.Tensor | None
+    widths: tuple[int, ...]
+
+    def __new__(cls, blocks: list[Block], n_cols: int, device: torch.device) -> BlockedMatrix:
+        self = super().__new__(cls, blocks)
+        runs = [run for _, _, block_runs, _ in blocks for run in block_runs]
+        self.widths = tuple(sum(c1 - c0 for c0, c1 in block_runs) for _, _, block_runs, _ in blocks)
+        if runs == [(0, n_cols)]:
+            self.gather = None
+        else:
+            index = np.concatenate([np.arange(c0, c1) for c0, c1 in runs])
+            self.gather = torch.tensor(index, dtype=torch.long, device=device)
+        return self
+
+
+def _to_blocks(M: np.ndarray, device: torch.device, dtype: torch.dtype) -> BlockedMatrix:
     M = np.where(np.abs(M) > _ZERO, M, 0.0)
     blocks = []
     for r0, r1, runs in _block_ranges(M):
         part = np.concatenate([M[r0:r1, c0:c1] for c0, c1 in runs], axis=1)
         blocks.append((r0, r1, runs, torch.tensor(part, dtype=torch.float64).to(device=device, dtype=dtype)))
-    return tuple(blocks)
+    return BlockedMatrix(blocks, M.shape[1], device)
 
 
 _BLOCK_CACHE = LRUCache("operator_blocks", CACHE_SIZE)
@@ -419,8 +440,8 @@ _BLOCK_CACHE = LRUCache("operator_blocks", CACHE_SIZE)
 @_constant
 def _operator_blocks_cached(
     wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
-) -> tuple[tuple[Block, ...], tuple[Block, ...]]:
-    def build() -> tuple[tuple[Block, ...], tuple[Block, ...]]:
+) -> tuple[BlockedMatrix, BlockedMatrix]:
+    def build() -> tuple[BlockedMatrix, BlockedMatrix]:
         A, S = _matrices(wavelet, mode, n)
         return _to_blocks(A, device, dtype), _to_blocks(S, device, dtype)
 
@@ -429,7 +450,7 @@ def _operator_blocks_cached(
 
 def operator_blocks(
     wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
-) -> tuple[tuple[Block, ...], tuple[Block, ...]]:
+) -> tuple[BlockedMatrix, BlockedMatrix]:
     """Analysis and synthesis operators as row blocks ``(r0, r1, column runs, M[r0:r1, runs])``.
 
     One dense block for axes of up to ``DENSE_MAX`` samples; banded row blocks beyond.
@@ -459,6 +480,12 @@ def use_backend(backend: str) -> Iterator[None]:
         _preference = previous
 
 
+def lifting_preferred() -> bool:
+    """Whether :func:`choose_backend` takes lifting steps where they exist, here and now (under
+    ``use_backend("lifting")``, or ``"auto"`` inside ``torch.compile`` / ``torch.export``)."""
+    return _preference == "lifting" or (_preference == "auto" and torch.compiler.is_compiling())
+
+
 def choose_backend(wavelet: str, mode: str, n: int) -> str:
     """``"lifting"``, ``"dense"`` or ``"banded"`` for an axis of ``n`` samples.
 
@@ -469,8 +496,7 @@ def choose_backend(wavelet: str, mode: str, n: int) -> str:
     ``use_backend("lifting")``) it picks lifting steps wherever they exist (Haar, 5/3, 9/7 in
     ``jpeg2000`` / ``periodization``, ``n >= 2``): no constant tensors, so lengths stay symbolic
     and the compiler fuses the shifted adds."""
-    lifting = _preference == "lifting" or (_preference == "auto" and torch.compiler.is_compiling())
-    if lifting and lifting_supported(wavelet, mode, n):
+    if lifting_preferred() and lifting_supported(wavelet, mode, n):
         return "lifting"
     return "dense" if n <= DENSE_MAX else "banded"
 
@@ -496,8 +522,8 @@ class LiftingOperator:
 class MatrixOperator:
     """The exact matrices as row blocks (:func:`operator_blocks`): one dense block or banded blocks."""
 
-    A: tuple[Block, ...]
-    S: tuple[Block, ...]
+    A: BlockedMatrix
+    S: BlockedMatrix
     backend: str
 
 
