@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench_lic.py --params              # parameter table of every registered model
     .venv/bin/python benchmarks/bench_lic.py --parts               # where our decoder / encoder spend the time
     .venv/bin/python benchmarks/bench_lic.py --rans                # CompressAI rANS alone, per symbol
+    .venv/bin/python benchmarks/bench_lic.py --train-step          # one training step (forward + backward)
 
 Image: scikit-image's ``coffee`` (600x400) resized to 768x512, the Kodak size. All models are
 untrained (deterministic init for ours, ``pretrained=False`` for CompressAI's zoo, quality 3),
@@ -186,6 +187,31 @@ def layer_times(repeats: int) -> None:
           f"fwd {1000 * statistics.median(fwd[1:]):.0f} ms, f+b {1000 * statistics.median(fb[1:]):.0f} ms")
 
 
+def train_step_times(repeats: int) -> None:
+    """Median seconds of one training step (forward with noise quantisation + backward of a rate-
+    distortion loss) of the presets that train on a CPU, at the training recipe's batch 2 of 256x256
+    crops, and of CompressAI's mbt2018-mean for scale; ``torch.get_num_threads()`` threads."""
+    from compressai.zoo import mbt2018_mean as zoo_mbt
+
+    x = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    makers = {"3dm-weconvene-small": lambda: build_model("3dm-weconvene-small", 3),
+              "3dm-weconvene-tiny": lambda: build_model("3dm-weconvene-tiny", 3),
+              "compressai mbt2018-mean (q3 widths)": lambda: zoo_mbt(quality=3, pretrained=False)}
+    print("| model | step s (batch 2, 256x256) |")
+    print("|---|---|")
+    for name, make in makers.items():
+        model = make().train()
+        times = []
+        for _ in range(repeats + 1):
+            t = time.perf_counter()
+            out = model(x)
+            rate = sum(-torch.log2(v).sum() for v in out["likelihoods"].values()) / (2 * 256 * 256)
+            (rate + 0.0067 * 255**2 * F.mse_loss(out["x_hat"], x)).backward()
+            times.append(time.perf_counter() - t)
+            model.zero_grad(set_to_none=True)
+        print(f"| {name} | {statistics.median(times[1:]):.2f} |", flush=True)
+
+
 def rans_time(repeats: int) -> None:
     """CompressAI's buffered rANS alone on as many symbols as the ``paper`` latent of a 768x512 image
     (320 x 32 x 48), Gaussian tables of the entropy model, scales and values from a trained-like spread."""
@@ -225,6 +251,7 @@ def main() -> None:
     parser.add_argument("--params", action="store_true", help="print the parameter table and exit")
     parser.add_argument("--parts", action="store_true", help="time each stage of our presets and exit")
     parser.add_argument("--rans", action="store_true", help="time CompressAI's rANS alone and exit")
+    parser.add_argument("--train-step", action="store_true", help="time one training step (fwd + bwd) and exit")
     args = parser.parse_args()
     if args.params:
         parameter_table()
@@ -234,6 +261,10 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.train_step:
+        print(f"threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
+        train_step_times(args.repeats)
+        return
     device = torch.device(args.device)
     x = test_image(device)
     if args.parts:

@@ -46,3 +46,13 @@ def test_bench_layers_quick(tmp_path: Path) -> None:
     assert {r["stride"] for r in rows} == {1, 2}
     params = {(r["stride"], r["layer"]): r["params"] for r in rows}
     assert all(params[(s, "WeConv3D 1x1 HF")] < params[(s, "WeConv3D 3x3 HF")] for s in (1, 2))
+
+
+@pytest.mark.timeout(120)
+def test_bench_formulations_quick(tmp_path: Path) -> None:
+    """The exact formulations are checked against dwt1d inside the script before timing."""
+    stdout, results = _run("bench_formulations.py", tmp_path)
+    assert "| formulation | result | ms | x clone |" in stdout
+    names = [r["formulation"] for r in results["rows"]]
+    assert names[0] == "clone" and "dense GEMM, W (matrix backend)" in names and "lifting steps, H (lifting backend)" in names
+    assert results["rows"][0]["x_clone"] == 1.0
