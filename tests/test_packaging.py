@@ -117,3 +117,38 @@ def test_installed_cli_codes_bit_exactly_as_the_checkout(installed, tmp_path):
         expected = to_uint8(decompress_image(model, data))
     decoded = to_uint8(load_rgb(installed["cwd"] / "crop-decoded.png"))
     assert (decoded == expected).all()
+
+
+_SEGMENTATION_SCRIPT = """
+import ast, importlib.util, json, pathlib
+folder = pathlib.Path(importlib.util.find_spec('wavelayers_integrations.segmentation').submodule_search_locations[0])
+names, loaded = set(), None
+for config in sorted((folder / 'configs').glob('*.py')):
+    for node in ast.parse(config.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', '') == 'custom_imports':
+            names |= {n for kw in node.value.keywords if kw.arg == 'imports' for n in ast.literal_eval(kw.value)}
+            try:
+                import mmcv.ops, mmseg.models  # the full stack, as tests/test_segmentation.py needs
+            except (ImportError, AssertionError):
+                continue
+            from mmengine.config import Config
+            from mmseg.registry import MODELS
+            cfg = Config.fromfile(str(config))  # imports custom_imports
+            loaded = MODELS.get(cfg.model.backbone.type).__module__
+specs = {n: importlib.util.find_spec(n) for n in names}
+print(json.dumps({'folder': str(folder), 'origins': {n: s and s.origin for n, s in specs.items()}, 'loaded': loaded}))
+"""
+
+
+@pytest.mark.slow
+def test_installed_segmentation_configs_import_their_plugin(installed):
+    """The shipped configs' custom_imports resolve in the installed wheel (and, with the mmseg stack,
+    a config load registers the wheel's WaveResNetV1c)."""
+    import json
+
+    run = _run([installed["python"], "-c", _SEGMENTATION_SCRIPT], cwd=installed["cwd"], env=installed["env"])
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    site = Path(installed["python"]).parents[1]
+    assert Path(out["folder"]).is_relative_to(site)
+    assert out["origins"] and all(o is not None and Path(o).is_relative_to(site) for o in out["origins"].values())
+    assert out["loaded"] in (None, "wavelayers_integrations.segmentation.backbone")

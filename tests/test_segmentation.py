@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +76,48 @@ def test_config_loads_with_mmseg_bases(path: Path) -> None:
     assert backbone.depth == 50 and backbone.strides == (1, 2, 2, 2)
     if "weconv3d" in path.name:
         assert backbone.type == "WaveResNetV1c"
-        assert cfg.custom_imports == dict(imports=["integrations.segmentation"], allow_failed_imports=False)
+        assert cfg.custom_imports == dict(imports=["wavelayers_integrations.segmentation"], allow_failed_imports=False)
         assert backbone.stages == (1, 2, 3) and backbone.levels == 2 and backbone.channel_levels == 1
     else:
         assert backbone.type == "ResNetV1c" and "custom_imports" not in cfg
+
+
+def test_plugin_under_both_names_is_one_registered_class() -> None:
+    """The configs' custom_imports name (the installed one) and the checkout's give the same class,
+    registered once; a config load that imports it builds that class."""
+    installed = importlib.import_module("wavelayers_integrations.segmentation")
+    assert installed.WaveResNetV1c is WaveResNetV1c and MODELS.get("WaveResNetV1c") is WaveResNetV1c
+    cfg = Config.fromfile(str(WAVE))  # imports custom_imports again: no "already registered" KeyError
+    assert MODELS.get(cfg.model.backbone.type) is WaveResNetV1c
+
+
+def test_register_once_shares_a_class_only_with_its_own_file(tmp_path: Path) -> None:
+    from mmengine.registry import Registry
+
+    registry = Registry("register-once test")
+    source = "from integrations.segmentation.registration import register_once\n"
+    source += "from tests_registry_target import REGISTRY\n@register_once(REGISTRY)\nclass Thing:\n    pass\n"
+    (tmp_path / "same.py").write_text(source)
+    (tmp_path / "other.py").write_text(source)
+    target = type(sys)("tests_registry_target")
+    target.REGISTRY = registry
+    sys.modules["tests_registry_target"] = target
+    try:
+        copies = []
+        for name, file in (("copy_a", "same.py"), ("copy_b", "same.py"), ("copy_c", "other.py")):
+            spec = importlib.util.spec_from_file_location(name, tmp_path / file)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            if file == "other.py":
+                with pytest.raises(KeyError, match="already registered"):
+                    spec.loader.exec_module(module)
+            else:
+                spec.loader.exec_module(module)
+                copies.append(module.Thing)
+    finally:
+        for name in ("tests_registry_target", "copy_a", "copy_b", "copy_c"):
+            sys.modules.pop(name, None)
+    assert copies[0] is copies[1] and list(registry.module_dict) == ["Thing"] and registry.get("Thing") is copies[0]
 
 
 # --- backbone -------------------------------------------------------------------------------------

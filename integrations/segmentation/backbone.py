@@ -26,6 +26,8 @@ from torch import nn
 
 from wavelayers import WeConv3D
 
+from .registration import register_once
+
 __all__ = ["WaveResNetV1c"]
 
 _BACKBONE_NORM = "backbone"
@@ -54,7 +56,7 @@ def _check_replaceable(conv: nn.Module, where: str) -> nn.Conv2d:
     return conv
 
 
-@MODELS.register_module()
+@register_once(MODELS)
 class WaveResNetV1c(ResNetV1c):
     """ResNetV1c whose stride-2 convs / stem max-pool are 3DM-WeConv (``WeConv3D``) layers.
 

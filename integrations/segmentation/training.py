@@ -59,9 +59,7 @@ def load_config(
     """
     if launcher not in ("none", "pytorch", "slurm", "mpi"):
         raise ValueError(f"launcher must be one of none, pytorch, slurm, mpi; got {launcher!r}")
-    # This package is imported (WaveResNetV1c registered); the configs' custom_imports name it as a
-    # checkout spells it (for mmseg's own tools), which an installed copy may not be called.
-    cfg = Config.fromfile(str(config), import_custom_modules=False)
+    cfg = Config.fromfile(str(config))  # imports custom_imports, as mmseg's tools/train.py does
     cfg.launcher = launcher
     if data_root is not None:
         root = str(check_ade20k_root(data_root))

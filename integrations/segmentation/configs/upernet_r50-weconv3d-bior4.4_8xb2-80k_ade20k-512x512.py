@@ -4,7 +4,8 @@
 # norm (SyncBN here). The ImageNet checkpoint of the base config still initialises every ResNet
 # weight, replaced convs included (their weights feed the WeConv3D head convs).
 _base_ = ['./upernet_r50_8xb2-80k_ade20k-512x512.py']
-custom_imports = dict(imports=['integrations.segmentation'], allow_failed_imports=False)
+# The plugin by its installed name (the wheel's; a checkout's after tools/setup_env.sh).
+custom_imports = dict(imports=['wavelayers_integrations.segmentation'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         type='WaveResNetV1c',
