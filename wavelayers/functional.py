@@ -23,12 +23,11 @@ from torch import Tensor
 from ._checks import check_dim, check_positive_int, check_size, check_tensor
 from ._deprecation import keyword_only_after
 from .coeffs import DetailBands, WaveletCoeffs1D, WaveletCoeffs2D
-from . import _lifting as lifting2d
 from .operators import (
     NON_EXPANSIVE_MODES,
     BlockedMatrix,
-    LiftingOperator,
     MatrixOperator,
+    StepsOperator,
     _constant,
     band_length,
     check_mode,
@@ -153,7 +152,7 @@ def idwt1d(
     if low.numel() == 0:  # an empty batch
         return low.new_zeros(*low.shape[:dim], n, *low.shape[dim + 1 :])
     op = operator(name, mode, n, low.device, low.dtype)
-    if isinstance(op, LiftingOperator):
+    if isinstance(op, StepsOperator):
         return op.synthesis(low, high, n, dim)
     return _apply_along(torch.cat([low, high], dim=dim), op.S, dim)
 
@@ -196,9 +195,9 @@ def dwt2d_sizes(
     return sizes
 
 
-def _analysis_along(x: Tensor, op: LiftingOperator | MatrixOperator, dim: int) -> tuple[Tensor, Tensor]:
+def _analysis_along(x: Tensor, op: StepsOperator | MatrixOperator, dim: int) -> tuple[Tensor, Tensor]:
     """``(low, high)`` of one axis; the matrix path returns two views of one product."""
-    if isinstance(op, LiftingOperator):
+    if isinstance(op, StepsOperator):
         return op.analysis(x, dim)
     y = _apply_along(x, op.A, dim)
     low, high = y.split(_rows(op.A) // 2, dim)  # split: the backward is one cat, not two zero-fills
@@ -206,10 +205,10 @@ def _analysis_along(x: Tensor, op: LiftingOperator | MatrixOperator, dim: int) -
 
 
 def _level_operators(name: str, mode: str, size: tuple[int, int], ref: Tensor) -> tuple[object, object]:
-    """Operators of the H and W axes; matrices on both unless lifting serves both."""
+    """Operators of the H and W axes; matrices on both unless one tensor-free backend serves both."""
     op_h = operator(name, mode, size[0], ref.device, ref.dtype)
     op_w = operator(name, mode, size[1], ref.device, ref.dtype)
-    if isinstance(op_h, LiftingOperator) and isinstance(op_w, LiftingOperator):
+    if isinstance(op_h, StepsOperator) and op_h == op_w:
         return op_h, op_w
     return tuple(
         operator_blocks(name, mode, int(n), ref.device, ref.dtype) for n in size
@@ -219,8 +218,8 @@ def _level_operators(name: str, mode: str, size: tuple[int, int], ref: Tensor) -
 def _dwt2_level(x: Tensor, name: str, mode: str) -> tuple[Tensor, Tensor]:
     """One 2D level -> ``ll (..., mh, mw)`` and ``highs (..., 3, mh, mw)``."""
     op_h, op_w = _level_operators(name, mode, (x.shape[-2], x.shape[-1]), x)
-    if isinstance(op_h, LiftingOperator):
-        bands = lifting2d.analysis2d(x, name, mode)  # (..., 4, mh, mw): LL, cH, cV, cD in one tensor
+    if isinstance(op_h, StepsOperator):
+        bands = op_h.analysis2d(x)  # (..., 4, mh, mw): LL, cH, cV, cD in one tensor
     else:
         (Ah, _), (Aw, _) = op_h, op_w
         mh, mw = _rows(Ah) // 2, _rows(Aw) // 2
@@ -235,8 +234,8 @@ def _dwt2_level(x: Tensor, name: str, mode: str) -> tuple[Tensor, Tensor]:
 
 def _idwt2_level(ll: Tensor, highs: Tensor, size: tuple[int, int], name: str, mode: str) -> Tensor:
     op_h, op_w = _level_operators(name, mode, size, ll)
-    if isinstance(op_h, LiftingOperator):
-        return lifting2d.synthesis2d(ll, highs, size, name, mode)
+    if isinstance(op_h, StepsOperator):
+        return op_h.synthesis2d(ll, highs, size)
     (_, Sh), (_, Sw) = op_h, op_w
     ch, cv, cd = highs.unbind(-3)  # unbind: its backward is one stack (three selects: three zero-fills)
     y = torch.cat((torch.cat((ll, cv), dim=-1), torch.cat((ch, cd), dim=-1)), dim=-2)

@@ -38,10 +38,10 @@ import numpy as np
 import pywt
 import torch
 
-from ._lifting import analysis as lifting_analysis
+from . import _filter, _lifting
+from ._filter import filter_supported
 from ._lifting import lifting_supported
-from ._lifting import synthesis as lifting_synthesis
-from .wavelets import FilterBank, _is_symmetric, _strip, canonical_name, filter_bank
+from .wavelets import FilterBank, _constant, _is_symmetric, _strip, canonical_name, filter_bank
 
 __all__ = [
     "EXPANSIVE_MODES",
@@ -60,19 +60,12 @@ __all__ = [
     "use_backend",
     "choose_backend",
     "operator",
-    "LiftingOperator",
+    "StepsOperator",
     "MatrixOperator",
     "clear_caches",
     "cache_info",
     "CACHE_SIZE",
 ]
-
-def _constant(fn: Callable) -> Callable:
-    """Mark ``fn`` for ``torch.compile`` as returning a constant for its (plain, hashable) arguments,
-    as ``torch.compiler.assume_constant_result`` does, without importing ``torch._dynamo``."""
-    fn._dynamo_marked_constant = True  # the attribute assume_constant_result sets
-    return fn
-
 
 # Axes up to DENSE_MAX samples use one dense matrix product (fastest for feature-map sizes);
 # longer axes use row blocks of BLOCK_ROWS outputs, each multiplying only the input columns it
@@ -461,15 +454,15 @@ def operator_blocks(
 # --------------------------------------------------------------------------------------------------
 # the backend seam: one operator object per (wavelet, mode, n, device, dtype)
 
-BACKENDS = ("auto", "lifting", "matrix")
+BACKENDS = ("auto", "filter", "lifting", "matrix")
 _preference = "auto"
 
 
 @contextmanager
 def use_backend(backend: str) -> Iterator[None]:
     """Within the block, transforms use ``backend``: ``"auto"`` (the default rule, see
-    :func:`choose_backend`), ``"lifting"`` (where it exists, matrices elsewhere) or ``"matrix"``
-    (dense / banded matrices everywhere)."""
+    :func:`choose_backend`), ``"filter"`` or ``"lifting"`` (where they exist, matrices elsewhere) or
+    ``"matrix"`` (dense / banded matrices everywhere)."""
     global _preference
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
@@ -481,41 +474,57 @@ def use_backend(backend: str) -> Iterator[None]:
 
 
 def lifting_preferred() -> bool:
-    """Whether :func:`choose_backend` takes lifting steps where they exist, here and now (under
-    ``use_backend("lifting")``, or ``"auto"`` inside ``torch.compile`` / ``torch.export``)."""
-    return _preference == "lifting" or (_preference == "auto" and torch.compiler.is_compiling())
+    """Whether tensor-free backends (filter, lifting) are preferred here and now: under
+    ``use_backend("filter" | "lifting")``, or ``"auto"`` inside ``torch.compile`` / ``torch.export``."""
+    return _preference in ("filter", "lifting") or (_preference == "auto" and torch.compiler.is_compiling())
 
 
 def choose_backend(wavelet: str, mode: str, n: int) -> str:
-    """``"lifting"``, ``"dense"`` or ``"banded"`` for an axis of ``n`` samples.
+    """``"filter"``, ``"lifting"``, ``"dense"`` or ``"banded"`` for an axis of ``n`` samples.
 
     The rule (docs/design.md, "Transform backends"; figures in docs/benchmarks.md): ``"auto"`` uses
-    the matrices, one dense product up to ``DENSE_MAX`` samples and banded row blocks beyond: on the
-    2-core CPU they beat the lifting steps eagerly at every size measured (few large kernels against
-    many memory passes). Under ``torch.compile`` / ``torch.export`` (and with
-    ``use_backend("lifting")``) it picks lifting steps wherever they exist (Haar, 5/3, 9/7 in
-    ``jpeg2000`` / ``periodization``, ``n >= 2``): no constant tensors, so lengths stay symbolic
-    and the compiler fuses the shifted adds."""
-    if lifting_preferred() and lifting_supported(wavelet, mode, n):
+    the matrices eagerly, one dense product up to ``DENSE_MAX`` samples and banded row blocks beyond:
+    on the 2-core CPU a few large GEMMs beat every formulation with many small kernels
+    (``benchmarks/bench_formulations.py``). Under ``torch.compile`` / ``torch.export`` it picks the
+    polyphase filter (periodization, odd-length symmetric filters in jpeg2000), else lifting steps
+    (Haar in jpeg2000), else the matrices: the first two have no constant tensors, so lengths stay
+    symbolic, and the compiler turns the filter's strided sums into single loops."""
+    if _preference in ("auto", "filter") and lifting_preferred() and filter_supported(wavelet, mode, n):
+        return "filter"
+    if _preference in ("auto", "lifting") and lifting_preferred() and lifting_supported(wavelet, mode, n):
         return "lifting"
     return "dense" if n <= DENSE_MAX else "banded"
 
 
 @dataclass(frozen=True)
-class LiftingOperator:
-    """Lifting steps (:mod:`wavelayers._lifting`): no tensors to cache, symbolic lengths welcome."""
+class StepsOperator:
+    """A backend without operator tensors (nothing to cache; symbolic lengths welcome): the module
+    ``impl`` (:mod:`wavelayers._filter` or :mod:`wavelayers._lifting`) does the arithmetic."""
 
     wavelet: str
     mode: str
-    backend: str = "lifting"
+    backend: str
+
+    @property
+    def impl(self):
+        return _filter if self.backend == "filter" else _lifting
 
     def analysis(self, x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` with ``n`` samples along ``dim`` -> ``(low, high)``, each ``m`` samples."""
-        return lifting_analysis(x, dim, self.wavelet, self.mode)
+        return self.impl.analysis(x, dim, self.wavelet, self.mode)
 
     def synthesis(self, low: torch.Tensor, high: torch.Tensor, n: int, dim: int) -> torch.Tensor:
         """Bands of ``m`` samples along ``dim`` -> ``n`` samples."""
-        return lifting_synthesis(low, high, n, dim, self.wavelet, self.mode)
+        return self.impl.synthesis(low, high, n, dim, self.wavelet, self.mode)
+
+    def analysis2d(self, x: torch.Tensor) -> torch.Tensor:
+        """One level on the last two axes -> ``(..., 4, mh, mw)``: ``[LL, cH, cV, cD]``."""
+        return self.impl.analysis2d(x, self.wavelet, self.mode)
+
+    def synthesis2d(self, ll: torch.Tensor, highs: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Inverse of :meth:`analysis2d` for an input of ``size``."""
+        return self.impl.synthesis2d(ll, highs, size, self.wavelet, self.mode)
+
 
 
 @dataclass(frozen=True)
@@ -529,12 +538,12 @@ class MatrixOperator:
 
 def operator(
     wavelet: str, mode: str, n: int, device: torch.device, dtype: torch.dtype
-) -> LiftingOperator | MatrixOperator:
+) -> StepsOperator | MatrixOperator:
     """The operator of one axis of ``n`` samples (``wavelet`` canonical, ``mode`` checked), by
     :func:`choose_backend`. Matrix operators come from a bounded cache (:func:`cache_info`)."""
     backend = choose_backend(wavelet, mode, n)
-    if backend == "lifting":
-        return LiftingOperator(wavelet, mode)
+    if backend in ("filter", "lifting"):
+        return StepsOperator(wavelet, mode, backend)
     # A length that torch.compile made symbolic is specialised here: matrices need a concrete n.
     A, S = operator_blocks(wavelet, mode, int(n), device, dtype)
     return MatrixOperator(A, S, backend)

@@ -6,11 +6,20 @@ arrays. ``cdf53``/``legall53`` and ``cdf97`` are accepted as aliases of PyWavele
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pywt
+
+
+def _constant(fn: Callable) -> Callable:
+    """Mark ``fn`` for ``torch.compile`` as returning a constant for its (plain, hashable) arguments,
+    as ``torch.compiler.assume_constant_result`` does, without importing ``torch._dynamo``."""
+    fn._dynamo_marked_constant = True  # the attribute assume_constant_result sets
+    return fn
+
 
 __all__ = ["FilterBank", "filter_bank", "ALIASES"]
 
