@@ -33,7 +33,7 @@ from integrations.compression.datasets import BUNDLED_PHOTOS, list_images, write
 from integrations.lic.cli import quality_arg  # noqa: E402
 from integrations.lic.codec import UNTRAINED_WARNING, is_untrained, load_model  # noqa: E402
 from integrations.lic.gains import LAMBDAS  # noqa: E402
-from integrations.lic.evaluate import matched_rate_table, run_evaluation  # noqa: E402
+from integrations.lic.evaluate import matched_rate_table, run_evaluation, versus_table  # noqa: E402
 from integrations.lic.weights import shipped_checkpoints  # noqa: E402
 
 
@@ -55,6 +55,8 @@ def main() -> int:
                         help="extra target rates for the classic codecs (besides the model's rates)")
     parser.add_argument("--anchor", default=None, help="BD-rate anchor (e.g. vtm, jpeg); default: all curves")
     parser.add_argument("--out-dir", default="lic_kodak_out")
+    parser.add_argument("--versus", metavar="RESULTS_JSON",
+                        help="an earlier results JSON (e.g. the shipped weights'): print this model's PSNR at its rates")
     args = parser.parse_args()
 
     shipped = shipped_checkpoints("3dm-weconvene-small")
@@ -96,6 +98,10 @@ def main() -> int:
     print(json.dumps(summary, indent=2))
     print(f"\nPSNR at the model's rates ({summary['images']} image(s), classic codecs interpolated at the same bpp):")
     print(matched_rate_table(summary))
+    if args.versus:
+        document = json.loads(Path(summary["results"]).read_text())
+        print(f"\nPSNR at the rates of {args.versus}:")
+        print(versus_table(document, json.loads(Path(args.versus).read_text())))
     print(f"results: {summary['results']}\nplot: {summary['plot']}")
     return 0
 

@@ -267,3 +267,14 @@ def test_lambda_gain_init_starts_at_the_high_rate_quantiser_steps(image):
     assert vr.encode(image, quality=3)[0] == fixed.encode(image)[0]  # the reference quality codes as before
     with pytest.raises(ValueError, match="gain_init"):
         to_variable_rate(fixed, gain_init="random")
+
+
+def test_versus_table_interpolates_the_candidate_at_the_reference_rates():
+    from integrations.lic.evaluate import versus_table
+
+    candidate = {"name": "vr", "results": {"bpp": [0.1, 0.3], "psnr-rgb": [25.0, 27.0]}}
+    reference = {"name": "fixed", "points": [{"quality": 1, "bpp": 0.2, "psnr-rgb": 25.5},
+                                             {"quality": 4, "bpp": 0.5, "psnr-rgb": 28.0}]}
+    lines = versus_table(candidate, reference).splitlines()
+    assert lines[2] == "| 1 | 0.2000 | 25.50 | 26.00 | +0.50 |"
+    assert lines[3].startswith("| 4 | 0.5000 | 28.00 | n/a")

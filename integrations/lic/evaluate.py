@@ -27,7 +27,7 @@ from .codec import compress_image, decompress_image, is_untrained
 from .model import WeConveneLIC
 
 __all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", "CLASSIC_GRID_BPP", "psnr_at",
-           "matched_rate_table"]
+           "matched_rate_table", "versus_table"]
 
 # Extra target rates for the classic codecs' curves (besides the model's own rates).
 CLASSIC_GRID_BPP = (0.25, 0.5, 1.0)
@@ -168,6 +168,19 @@ def matched_rate_table(summary: dict) -> str:
             v = r[c]
             cells += ["n/a (rate out of its range)", ""] if v is None else [f"{v:.2f}", f"{r['psnr-rgb'] - v:+.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def versus_table(candidate: dict, reference: dict) -> str:
+    """Markdown table: at each rate point of the ``reference`` results (a results JSON of
+    :func:`run_evaluation`), its bpp and PSNR, the ``candidate``'s PSNR at that bpp (linearly
+    interpolated along the candidate's points, n/a outside them) and the difference (candidate - reference)."""
+    lines = [f"| {reference['name']} quality | bpp | PSNR (dB) | {candidate['name']} at that bpp (dB) | Δ |",
+             "|---|---|---|---|---|"]
+    for p in reference["points"]:
+        v = psnr_at(candidate["results"], p["bpp"])
+        cells = ["n/a (rate out of its range)", ""] if v is None else [f"{v:.2f}", f"{v - p['psnr-rgb']:+.2f}"]
+        lines.append(f"| {p['quality']} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
