@@ -36,6 +36,20 @@ def test_transforms_compile_with_dynamic_shapes_over_three_sizes(backend: str) -
             torch.testing.assert_close(compiled(x), _round_trip(x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(("wavelet", "mode"), [("db2", "periodization"), ("bior2.4", "jpeg2000")])
+def test_filter_backend_compiles_with_dynamic_shapes_over_three_sizes(wavelet: str, mode: str) -> None:
+    """Wavelets without lifting steps take the polyphase filter under compile: no constant matrices."""
+    def round_trip(x: torch.Tensor) -> torch.Tensor:
+        ll, highs = dwt2d(x, wavelet, levels=2, mode=mode)
+        return idwt2d(ll * 2.0, highs)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(round_trip, dynamic=True, fullgraph=True, backend="aot_eager")
+    for size in SIZES:
+        x = _randn(2, 3, *size)
+        torch.testing.assert_close(compiled(x), round_trip(x), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_transforms_compile_with_inductor_over_two_sizes() -> None:
     torch._dynamo.reset()

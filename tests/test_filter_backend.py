@@ -110,3 +110,18 @@ def test_backend_rule() -> None:
         assert choose_backend("bior4.4", "jpeg2000", 1) == "dense"
     with use_backend("lifting"):
         assert choose_backend("bior4.4", "jpeg2000", 64) == "lifting"
+
+
+def test_compiled_graphs_stay_tensor_free_for_wavelets_without_lifting() -> None:
+    """Under torch.compile, db2 / periodization and bior2.4 / jpeg2000 use the filter (no constant
+    matrices, so a new size does not specialise them); Haar / 5/3 / 9/7 keep the lifting steps."""
+    torch._dynamo.reset()
+    seen = []
+
+    def probe(x: torch.Tensor) -> torch.Tensor:
+        for wavelet, mode in (("db2", "periodization"), ("bior2.4", "jpeg2000"), ("bior4.4", "jpeg2000")):
+            seen.append(choose_backend(wavelet, mode, x.shape[-1]))
+        return x + 1
+
+    torch.compile(probe, backend="eager", fullgraph=True)(torch.zeros(3, 16))
+    assert seen == ["filter", "filter", "lifting"]

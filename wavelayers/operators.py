@@ -484,15 +484,16 @@ def choose_backend(wavelet: str, mode: str, n: int) -> str:
 
     The rule (docs/design.md, "Transform backends"; figures in docs/benchmarks.md): ``"auto"`` uses
     the matrices eagerly, one dense product up to ``DENSE_MAX`` samples and banded row blocks beyond:
-    on the 2-core CPU a few large GEMMs beat every formulation with many small kernels
+    on the 2-core CPU a few large GEMMs beat every formulation made of many small kernels
     (``benchmarks/bench_formulations.py``). Under ``torch.compile`` / ``torch.export`` it picks the
-    polyphase filter (periodization, odd-length symmetric filters in jpeg2000), else lifting steps
-    (Haar in jpeg2000), else the matrices: the first two have no constant tensors, so lengths stay
-    symbolic, and the compiler turns the filter's strided sums into single loops."""
-    if _preference in ("auto", "filter") and lifting_preferred() and filter_supported(wavelet, mode, n):
-        return "filter"
-    if _preference in ("auto", "lifting") and lifting_preferred() and lifting_supported(wavelet, mode, n):
-        return "lifting"
+    tensor-free backends, which keep lengths symbolic: lifting steps where they exist (Haar, 5/3,
+    9/7), else the polyphase filter (periodization with any wavelet, other odd-length symmetric
+    filters in jpeg2000), else the matrices (specialised to each length)."""
+    if lifting_preferred():
+        if _preference in ("auto", "lifting") and lifting_supported(wavelet, mode, n):
+            return "lifting"
+        if _preference in ("auto", "filter") and filter_supported(wavelet, mode, n):
+            return "filter"
     return "dense" if n <= DENSE_MAX else "banded"
 
 
