@@ -278,3 +278,13 @@ def test_versus_table_interpolates_the_candidate_at_the_reference_rates():
     lines = versus_table(candidate, reference).splitlines()
     assert lines[2] == "| 1 | 0.2000 | 25.50 | 26.00 | +0.50 |"
     assert lines[3].startswith("| 4 | 0.5000 | 28.00 | n/a")
+
+
+def test_export_state_writes_the_weights_of_a_running_state(photos, tmp_path):
+    from integrations.lic.training import export_state
+
+    out = tmp_path / "run.safetensors"
+    _train_vr(photos, out, steps=2, half=True)
+    progress = export_state(build_model(TINY_VR), str(out) + ".state.pt", tmp_path / "look.safetensors")
+    assert progress["step"] == 2
+    assert load_checkpoint(tmp_path / "look.safetensors").fingerprint() == load_checkpoint(out).fingerprint()

@@ -25,7 +25,7 @@ from .loss import RateDistortionLoss
 from .model import LAMBDAS, WeConveneLIC
 
 __all__ = ["make_optimizers", "train_step", "random_crops", "round_to_half", "validate", "validate_qualities",
-           "run_training"]
+           "run_training", "export_state"]
 
 
 def make_optimizers(
@@ -290,6 +290,20 @@ def run_training(
         write_atomic(str(out) + ".log.jsonl", log.encode(), force=True)
     world.leave()
     return history
+
+
+def export_state(model: WeConveneLIC, state: str | Path, out: str | Path, half: bool = True) -> dict:
+    """Write the weights of a training state file (``OUT.state.pt`` of a run, possibly still going)
+    into ``model`` (of the run's architecture) and save them as the checkpoint ``out`` (float16 with
+    ``half``), for a look at a run before it ends; returns ``{"step", "seconds"}`` of the state."""
+    saved = load_torch(Path(state), torch.device("cpu"))
+    model.load_state_dict(saved["model"])
+    if half:
+        round_to_half(model)
+    progress = {"step": saved["step"], "seconds": round(saved["seconds"], 1)}
+    save_checkpoint(model, out, command=f"export_state({state})", extra={"steps_done": saved["step"],
+                    "seconds": progress["seconds"], "half": half}, force=True, half=half)
+    return progress
 
 
 def _global_rng_state(device: torch.device) -> Tensor:
