@@ -51,12 +51,23 @@ def _rows(blocks: BlockedMatrix) -> int:
 
 
 def _block_inputs(x: Tensor, blocks: BlockedMatrix, dim: int) -> list[Tensor]:
-    """The input columns (along ``dim``) that each row block multiplies. One ``index_select`` gathers
-    the runs of every block and ``split`` hands them out, so the backward pass is one ``index_add``
-    and one ``cat``; a ``narrow`` per block would zero-fill a full-size gradient for every block."""
+    """The input columns (along ``dim``) that each row block multiplies.
+
+    Without autograd, ``narrow`` views (free; a matmul reads them in place along axis -2). With
+    autograd, one ``index_select`` gathers the runs of every block and ``split`` hands them out, so
+    the backward pass is one ``index_add`` and one ``cat``: the backward of a ``narrow`` per block
+    would zero-fill a full-size gradient for every block."""
     if blocks.gather is None:
         return [x]
-    return list(x.index_select(dim, blocks.gather).split(blocks.widths, dim))
+    if torch.is_grad_enabled() and x.requires_grad:
+        return list(x.index_select(dim, blocks.gather).split(blocks.widths, dim))
+    return [_runs(x, runs, dim) for _, _, runs, _ in blocks]
+
+
+def _runs(x: Tensor, runs: tuple[tuple[int, int], ...], dim: int) -> Tensor:
+    if len(runs) == 1:
+        return x.narrow(dim, runs[0][0], runs[0][1] - runs[0][0])
+    return torch.cat([x.narrow(dim, c0, c1 - c0) for c0, c1 in runs], dim=dim)
 
 
 def _apply_last(x: Tensor, blocks: BlockedMatrix) -> Tensor:
