@@ -252,7 +252,8 @@ class WeConv3D(nn.Module):
         if self.ll_hf_conv is None:
             return self.lf_norm(self.lf_conv(ll))
         c_low = self.lf_conv.in_channels
-        out = torch.cat((self.lf_conv(ll[:, :c_low]), self.ll_hf_conv(ll[:, c_low:])), dim=1)
+        low, high = ll.split((c_low, ll.shape[1] - c_low), dim=1)  # split: backward is one cat, no zero-fills
+        out = torch.cat((self.lf_conv(low), self.ll_hf_conv(high)), dim=1)
         return self.lf_norm(out)
 
     def wavelet_refine(self, t: Tensor) -> Tensor:
