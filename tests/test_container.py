@@ -73,7 +73,7 @@ def test_header_validation(kwargs, match):
 
 def test_header_type_errors():
     with pytest.raises(TypeError, match="quality"):
-        Header("m", 1.5, 1, 1)
+        Header("m", "3", 1, 1)  # (a float is a fractional quality since format version 2)
     with pytest.raises(TypeError, match="bool"):
         Header("m", True, 1, 1)
     with pytest.raises(TypeError, match="streams"):
@@ -94,7 +94,7 @@ def test_every_problem_is_named():
         ("truncated file", b"WL"),
         ("truncated file", b""),
         ("bad magic", b"\x89PNG\r\n\x1a\n" + data[8:]),
-        ("unsupported format version 2", data[:4] + b"\x02" + data[5:]),
+        ("unsupported format version 3", data[:4] + b"\x03" + data[5:]),
         ("truncated header", data[:4] + b"\x01"),
         ("truncated header", data[:10]),
         ("truncated header", data[: id_end + 2]),  # inside the stream length table
