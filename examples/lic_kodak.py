@@ -59,7 +59,7 @@ def main() -> int:
                         help="an earlier results JSON (e.g. the shipped weights'): print this model's PSNR at its rates")
     args = parser.parse_args()
 
-    shipped = shipped_checkpoints("3dm-weconvene-small")
+    shipped = shipped_checkpoints("3dm-weconvene-small") or shipped_checkpoints("3dm-weconvene-small-vr")
     if args.checkpoint:
         models = []
         for c in args.checkpoint:
@@ -68,7 +68,11 @@ def main() -> int:
             models += [load_model(c, quality=q) for q in qualities]
     elif shipped and not args.untrained:
         print(f"using the shipped weights: {', '.join(p.name for p in shipped)}", file=sys.stderr)
-        models = [load_model(p) for p in shipped]
+        models = []
+        for p in shipped:  # a variable-rate file at every --quality (default 1..6)
+            first = load_model(p)
+            models += [load_model(p, quality=q) for q in (args.quality or sorted(LAMBDAS))] if first.variable_rate \
+                else [first]
     else:
         models = [load_model(name=f"3dm-weconvene-{args.preset}", quality=q, shipped=False)
                   for q in args.quality or [3]]

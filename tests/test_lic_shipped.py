@@ -25,12 +25,15 @@ sys.path.insert(0, str(ROOT / "tools"))
 from make_lic_manifest import reference_image  # noqa: E402
 
 
-def test_at_least_four_rate_points_of_the_small_preset_ship():
-    small = [e for e in MANIFEST.values() if e["model"] == "3dm-weconvene-small"]
-    assert len({e["quality"] for e in small}) >= 4
-    assert [p.name for p in shipped_checkpoints("3dm-weconvene-small")] == sorted(
-        (f for f, e in MANIFEST.items() if e["model"] == "3dm-weconvene-small"),
-        key=lambda f: MANIFEST[f]["quality"])
+def test_one_variable_rate_file_of_the_small_preset_ships():
+    small = [e for e in MANIFEST.values() if e["model"] == "3dm-weconvene-small-vr"]
+    assert len(small) == 1 and small[0]["variable_rate"] and sorted(small[0]["reference_per_quality"]) == list("123456")
+    assert [p.name for p in shipped_checkpoints("3dm-weconvene-small-vr")] == ["3dm-weconvene-small-vr.safetensors"]
+    retired = json.loads((WEIGHTS_DIR / "manifest.json").read_text())["retired_checkpoints"]
+    assert sorted(e["quality"] for e in retired.values()) == [1, 2, 3, 4]  # the four files it replaced stay recorded
+    for q in (1, 2.5, 6):  # the fixed-rate name is served by the variable-rate file
+        model = load_model(name="3dm-weconvene-small", quality=q)
+        assert model.model_id == small[0]["model_id"] and model.quality == q
     for e in small:  # every one says how it was made
         runs = e["training_runs"]
         assert runs and all(r["command"].startswith("python -m integrations.lic train") for r in runs)
@@ -43,6 +46,9 @@ def test_shipped_checkpoint_matches_its_manifest_and_reference_metrics(file):
     assert file_sha256(path) == entry["sha256"]
     model = load_checkpoint(path)
     assert (model.name, model.quality, model.model_id) == (entry["model"], entry["quality"], entry["model_id"])
+    for q, r in entry.get("reference_per_quality", {}).items():
+        data, _ = compress_image(model, reference_image(), reconstruct=False, quality=int(q))
+        assert len(data) == pytest.approx(r["bytes"], rel=0.01), q
     assert not is_untrained(model)
     assert load_model(name=entry["model"], quality=entry["quality"]).model_id == entry["model_id"]
     ref = entry["reference"]
@@ -79,5 +85,5 @@ def test_example_evaluates_the_shipped_weights_by_default(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "using the shipped weights" in run.stderr and "UNTRAINED" not in run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "quality" not in line]
-    assert sorted(int(r.split("|")[1]) for r in rows) == sorted(e["quality"] for e in MANIFEST.values())
+    assert sorted(int(r.split("|")[1]) for r in rows) == [1, 2, 3, 4, 5, 6]
     assert len(list(tmp_path.glob("*.json"))) == 1 and len(list(tmp_path.glob("*.png"))) == 1

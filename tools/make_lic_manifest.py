@@ -9,7 +9,8 @@ that produced it (each run's exact command, device, steps, seconds, crop, batch,
 validation metrics; oldest first, read from the ``init`` lineage stored in the checkpoint), the
 training data (the collector's provenance summary) and reference metrics of one bundled image
 (``skimage.data.chelsea()``) really coded and decoded with it, which ``tests/test_lic_shipped.py``
-checks. A variable-rate checkpoint (one file for every quality) has ``"variable_rate": true`` and
+checks. ``--retire`` keeps the records of files that no longer ship under ``retired_checkpoints``.
+A variable-rate checkpoint (one file for every quality) has ``"variable_rate": true`` and
 reference metrics at each of the integer qualities 1..6 under ``reference_per_quality``.
 
 ``--add-unshipped`` records a training run whose weights did not beat the shipped ones in the
@@ -142,6 +143,9 @@ def main() -> int:
     parser.add_argument("--evaluation", help="with --add-unshipped: its eval results JSON")
     parser.add_argument("--state", help="with --add-unshipped: where its resumable training state is kept")
     parser.add_argument("--note", default="", help="with --add-unshipped: why it does not ship")
+    parser.add_argument("--retire", action="store_true",
+                        help="keep the entries of the existing manifest's files that are no longer shipped under "
+                             "retired_checkpoints (their files are removed)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.add_unshipped:
@@ -156,6 +160,11 @@ def main() -> int:
     entries = {Path(p).name: checkpoint_entry(Path(p)) for p in sorted(args.checkpoints)}
     manifest = {"format": "wavelayers-lic-weights/1", "written": time.strftime("%Y-%m-%d"),
                 "data": data_summary(Path(args.data)), "checkpoints": entries}
+    if args.retire and Path(args.out).is_file():  # the replaced files' records stay in the manifest
+        old = json.loads(Path(args.out).read_text())
+        retired = {**old.get("retired_checkpoints", {}),
+                   **{f: {**e, "data": old["data"]} for f, e in old["checkpoints"].items() if f not in entries}}
+        manifest |= {"retired_checkpoints": retired, "unshipped_runs": old.get("unshipped_runs", [])}
     write_atomic(args.out, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode(), force=args.force)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

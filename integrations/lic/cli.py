@@ -175,7 +175,9 @@ def _eval(args: argparse.Namespace) -> None:
             models += [load_model(c, quality=q) for q in qualities]
     else:
         name = model_name("3dm-weconvene", args.preset, args.entropy, args.variable_rate)
-        qualities = args.quality or sorted(e["quality"] for e in manifest().values() if e["model"] == name) or [3]
+        shipped = [e for e in manifest().values() if e["model"] in (name, name + "-vr")]
+        qualities = args.quality or (sorted(LAMBDAS) if any(e.get("variable_rate") for e in shipped)
+                                     else sorted(e["quality"] for e in shipped)) or [3]
         models = [load_model(name=name, quality=q) for q in qualities]
     untrained = [m for m in models if is_untrained(m)]
     for m in untrained:

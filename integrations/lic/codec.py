@@ -54,6 +54,8 @@ def load_model(
         raise ValueError("give a checkpoint or a model name")
     quality = 3 if quality is None else quality
     path = shipped_checkpoint(name, quality) if shipped else None
+    if path is None and shipped and not name.endswith("-vr") and name + "-vr" in model_names():
+        path = shipped_checkpoint(name + "-vr", quality)  # one variable-rate file serves every quality
     if path is not None:
         model = load_checkpoint(path)
         model.quality = quality
