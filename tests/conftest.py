@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,3 +36,16 @@ def single_thread() -> Iterator[None]:
 def single_thread_module() -> Iterator[None]:
     """:func:`single_thread` for a whole module (module-scoped fixtures then run on one thread too)."""
     yield from _one_intra_op_thread()
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training folder (two photos that scikit-image ships, cropped) in the image-folder layout
+    the codec's loaders read; read-only for the tests that use it."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skdata.coffee()[:160, :200]).save(folder / "coffee.png")
+    Image.fromarray(skdata.chelsea()[:150, :180]).save(folder / "chelsea.png")
+    return folder

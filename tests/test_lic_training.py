@@ -28,15 +28,6 @@ TINY = "3dm-weconvene-tiny"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    """A training folder (two photos) in the image-folder layout the loaders read."""
-    folder = tmp_path_factory.mktemp("photos")
-    Image.fromarray(skdata.coffee()[:160, :200]).save(folder / "coffee.png")
-    Image.fromarray(skdata.chelsea()[:150, :180]).save(folder / "chelsea.png")
-    return folder
-
-
 def _train(photos: Path, out: Path, steps: int, **kwargs) -> list[dict]:
     model = build_model(TINY, 2)
     return run_training(model, str(photos), str(out), steps=steps, batch=2, crop=64, progress=False,

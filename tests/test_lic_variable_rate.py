@@ -163,14 +163,6 @@ def test_fixed_rate_models_refuse_another_quality(image):
         model_for_stream(forged)
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("photos")
-    Image.fromarray(skdata.coffee()[:160, :200]).save(folder / "coffee.png")
-    Image.fromarray(skdata.chelsea()[:150, :180]).save(folder / "chelsea.png")
-    return folder
-
-
 def _train_vr(photos: Path, out: Path, steps: int, **kwargs) -> list[dict]:
     return run_training(build_model(TINY_VR), str(photos), str(out), steps=steps, batch=1, crop=64, progress=False,
                         lr_drop=1.0, gain_lr=1e-2, **kwargs)

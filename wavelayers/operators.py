@@ -321,7 +321,7 @@ class LRUCache:
 
 
 _REGISTRY: list[LRUCache] = []
-_CLEAR_HOOKS: list[Callable[[], None]] = []  # float64 NumPy caches of other modules
+_CLEAR_HOOKS: list[Callable[[], None]] = [_filter._taps_cached.cache_clear]  # caches of other modules
 CACHE_SIZE = 64  # entries per cache: (wavelet, mode, n, device, dtype) keys
 _PAIR_CACHE = LRUCache("operator_pair", CACHE_SIZE)
 
