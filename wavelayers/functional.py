@@ -31,6 +31,7 @@ from .operators import (
     _constant,
     band_length,
     check_mode,
+    native_level_operator,
     operator,
     operator_blocks,
 )
@@ -217,6 +218,9 @@ def _analysis_along(x: Tensor, op: StepsOperator | MatrixOperator, dim: int) -> 
 
 def _level_operators(name: str, mode: str, size: tuple[int, int], ref: Tensor) -> tuple[object, object]:
     """Operators of the H and W axes; matrices on both unless one tensor-free backend serves both."""
+    native = native_level_operator(name, mode, size, ref)
+    if native is not None:
+        return native, native
     op_h = operator(name, mode, size[0], ref.device, ref.dtype)
     op_w = operator(name, mode, size[1], ref.device, ref.dtype)
     if isinstance(op_h, StepsOperator) and op_h == op_w:

@@ -38,7 +38,7 @@ import numpy as np
 import pywt
 import torch
 
-from . import _filter, _lifting
+from . import _filter, _lifting, _native
 from ._filter import filter_supported
 from ._lifting import lifting_supported
 from .wavelets import FilterBank, _constant, _is_symmetric, _strip, canonical_name, filter_bank
@@ -58,6 +58,7 @@ __all__ = [
     "BLOCK_ROWS",
     "BACKENDS",
     "use_backend",
+    "native_level_operator",
     "choose_backend",
     "operator",
     "StepsOperator",
@@ -454,15 +455,15 @@ def operator_blocks(
 # --------------------------------------------------------------------------------------------------
 # the backend seam: one operator object per (wavelet, mode, n, device, dtype)
 
-BACKENDS = ("auto", "filter", "lifting", "matrix")
+BACKENDS = ("auto", "native", "filter", "lifting", "matrix")
 _preference = "auto"
 
 
 @contextmanager
 def use_backend(backend: str) -> Iterator[None]:
     """Within the block, transforms use ``backend``: ``"auto"`` (the default rule, see
-    :func:`choose_backend`), ``"filter"`` or ``"lifting"`` (where they exist, matrices elsewhere) or
-    ``"matrix"`` (dense / banded matrices everywhere)."""
+    :func:`choose_backend`), ``"native"``, ``"filter"`` or ``"lifting"`` (where they exist and apply,
+    matrices elsewhere) or ``"matrix"`` (dense / banded matrices everywhere)."""
     global _preference
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
@@ -500,7 +501,8 @@ def choose_backend(wavelet: str, mode: str, n: int) -> str:
 @dataclass(frozen=True)
 class StepsOperator:
     """A backend without operator tensors (nothing to cache; symbolic lengths welcome): the module
-    ``impl`` (:mod:`wavelayers._filter` or :mod:`wavelayers._lifting`) does the arithmetic."""
+    ``impl`` (:mod:`wavelayers._native`, :mod:`wavelayers._filter` or :mod:`wavelayers._lifting`) does
+    the arithmetic; the native one has 2D levels only (:func:`native_level_operator`)."""
 
     wavelet: str
     mode: str
@@ -508,7 +510,7 @@ class StepsOperator:
 
     @property
     def impl(self):
-        return _filter if self.backend == "filter" else _lifting
+        return {"native": _native, "filter": _filter, "lifting": _lifting}[self.backend]
 
     def analysis(self, x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` with ``n`` samples along ``dim`` -> ``(low, high)``, each ``m`` samples."""
@@ -526,6 +528,19 @@ class StepsOperator:
         """Inverse of :meth:`analysis2d` for an input of ``size``."""
         return self.impl.synthesis2d(ll, highs, size, self.wavelet, self.mode)
 
+
+
+def native_level_operator(wavelet: str, mode: str, size: tuple[int, int], x: torch.Tensor) -> StepsOperator | None:
+    """The native operator of one 2D level of ``x`` (``size`` = its ``(H, W)``), or None where it does
+    not apply: eagerly under ``"auto"`` / ``"native"``, for what :func:`wavelayers._native.supports`.
+
+    First in the rule (docs/design.md, "Transform backends"): one fused C pass per level beats the
+    matrices' two GEMMs per axis on every size measured (docs/benchmarks.md)."""
+    if _preference not in ("auto", "native") or torch.compiler.is_compiling():
+        return None
+    if not _native.supports(wavelet, mode, size, x):
+        return None
+    return StepsOperator(wavelet, mode, "native")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pywt
@@ -47,7 +47,7 @@ class FilterBank:
         """Common filter length ``L`` (PyWavelets pads the shorter filters with zeros)."""
         return len(self.dec_lo)
 
-    @property
+    @cached_property  # asked on every transform call (mode checks); the taps never change
     def symmetric_extension(self) -> str | None:
         """Which symmetric extension makes the non-expansive transform exact.
 

@@ -1,0 +1,318 @@
+/* One 2D lifting level on contiguous planes, and the three companion operators its autograd needs.
+ * Included by lifting2d.c once per floating type with REAL (the type) and SFX(name) (a suffix) set.
+ *
+ * Layouts: an input plane is (H, W) row-major; a band stack is 4 planes (mh, mw) in the order
+ * [LL, cH, cV, cD] = index wb * 2 + hb (wb: the band along W, hb: along H; 0 low, 1 high), as in
+ * wavelayers/_lifting.py, whose semantics (boundary rules, odd lengths, scales) this file follows.
+ *
+ * The work planes hold band rows L = mw + 2 values apart, each row with one halo value either side
+ * (row k, sample j at k * L + 1 + j). A lifting step acts on R lines at once; a line holds samples
+ * of `inner` values, lines are L samples apart: along W a line is a row of a band plane (inner = 1,
+ * R rows); along H the whole plane is one line whose samples are rows (R = 1, inner = L). */
+
+/* out[j] += c * (V(j + u) + V(j + u + 1)) for j < lo on every line, where V(i) = in[i] for
+ * 0 <= i < li and, outside, in[wrap(i)] (zero = 0) or 0 (zero = 1); u is 0 or -1.
+ *
+ * R > 1 (along W, inner = 1): every line has a halo sample either side (in[-1], and in[li] when li
+ * is the line's capacity), which is set to V first; then one flat loop runs over all lines, halos
+ * included (they get junk, and are set again before they are read). R = 1 (along H): the flat loop
+ * covers the interior rows and the <= 2 edge rows are done apart. */
+static void SFX(stencil)(REAL *restrict out, int64_t lo, REAL *restrict in, int64_t li, int64_t R, int64_t L,
+                         int64_t inner, int64_t u, REAL c, int periodic, int zero) {
+    if (R > 1) {
+        for (int64_t r = 0; r < R; ++r) {
+            REAL *line = in + r * L;
+            line[-1] = zero ? 0 : line[wrap(-1, li, periodic)];
+            line[li] = zero ? 0 : line[wrap(li, li, periodic)];
+        }
+        int64_t last = (R - 1) * L + lo;
+        for (int64_t i = 0; i < last; ++i) out[i] += c * (in[i + u] + in[i + u + 1]);
+        return;
+    }
+    int64_t jl = u < 0 ? -u : 0, jh = li - u - 1;
+    if (jl > lo) jl = lo;
+    if (jh > lo) jh = lo;
+    if (jh < jl) jh = jl;
+    FOR_EDGES(j, jl, jh, lo) {
+        int64_t i0 = j + u, i1 = j + u + 1;
+        int ok0 = i0 >= 0 && i0 < li, ok1 = i1 >= 0 && i1 < li;
+        const REAL *v0 = in + wrap(i0, li, periodic) * inner, *v1 = in + wrap(i1, li, periodic) * inner;
+        REAL c0 = (ok0 || !zero) ? c : 0, c1 = (ok1 || !zero) ? c : 0;
+        REAL *o = out + j * inner;
+        for (int64_t t = 0; t < inner; ++t) o[t] += c0 * v0[t] + c1 * v1[t];
+    }
+    int64_t first = jl * inner, last = jh * inner, a = u * inner, b = (u + 1) * inner;
+    for (int64_t i = first; i < last; ++i) out[i] += c * (in[i + a] + in[i + b]);
+}
+
+/* The out-of-range terms of the transpose of a two-tap step d += c N s: for each edge sample k of d
+ * whose neighbour k + sh or k + sh + 1 lies outside [0, ls), s[wrap(.)] += c d[k]. */
+static void SFX(wrapped_terms)(REAL *restrict s, int64_t ls, const REAL *restrict d, int64_t ld, int64_t R,
+                               int64_t L, int64_t inner, int64_t sh, REAL c, int periodic) {
+    int64_t a_end = -sh < ld ? -sh : ld, b_start = ls - sh - 1 > a_end ? ls - sh - 1 : a_end;
+    for (int64_t r = 0; r < R; ++r)
+        for (int64_t k = 0; k < ld; k = (k + 1 == a_end) ? b_start : k + 1) {
+            if (k >= a_end && k < b_start) { k = b_start - 1; continue; }
+            const REAL *dk = d + (r * L + k) * inner;
+            for (int64_t t2 = sh; t2 <= sh + 1; ++t2) {
+                int64_t i = k + t2;
+                if (i >= 0 && i < ls) continue;
+                REAL *si = s + (r * L + wrap(i, ls, periodic)) * inner;
+                for (int64_t t = 0; t < inner; ++t) si[t] += c * dk[t];
+            }
+        }
+}
+
+/* One step d += c N s over R lines (d: ld samples a line, s: ls), sh = 0 for a predict step
+ * (neighbours k, k + 1), -1 for an update step (k - 1, k); or its transpose s += c Nᵀ d. */
+static void SFX(step)(REAL *d, int64_t ld, REAL *s, int64_t ls, int64_t R, int64_t L, int64_t inner, int64_t sh,
+                      REAL c, const lift_ctx *x, int adjoint) {
+    if (!x->two_taps) { /* Haar: ld == ls == L, one flat axpy */
+        int64_t count = (R - 1) * L * inner + ld * inner;
+        REAL *restrict dst = adjoint ? s : d;
+        const REAL *restrict src = adjoint ? d : s;
+        for (int64_t i = 0; i < count; ++i) dst[i] += c * src[i];
+        return;
+    }
+    if (!adjoint) {
+        SFX(stencil)(d, ld, s, ls, R, L, inner, sh, c, x->periodic, 0);
+    } else {
+        SFX(stencil)(s, ls, d, ld, R, L, inner, -sh - 1, c, x->periodic, 1);
+        SFX(wrapped_terms)(s, ls, d, ld, R, L, inner, sh, c, x->periodic);
+    }
+}
+
+/* All lifting steps on even samples e (m a line) and odd samples o (p a line): `inverse` runs the steps
+ * backwards with negated coefficients, `adjoint` applies the transpose of that sequence. */
+static void SFX(lift)(REAL *e, int64_t m, REAL *o, int64_t p, int64_t R, int64_t L, int64_t inner,
+                      const lift_ctx *x, int inverse, int adjoint) {
+    int n = x->n_steps, backwards = inverse ^ adjoint;
+    for (int i = 0; i < n; ++i) {
+        int j = backwards ? n - 1 - i : i;
+        REAL c = (REAL)(inverse ? -x->coef[j] : x->coef[j]);
+        if (x->parity[j] == 1) SFX(step)(o, p, e, m, R, L, inner, 0, c, x, adjoint); /* o += c N e */
+        else SFX(step)(e, m, o, p, R, L, inner, -1, c, x, adjoint);                 /* e += c M o */
+    }
+}
+
+
+/* ---- whole planes -------------------------------------------------------------------------- */
+
+/* Split a row (W samples) into even e and odd o samples (mw each; o[mw - 1] only when it pads). */
+static inline void SFX(split_row)(const REAL *restrict row, REAL *restrict e, REAL *restrict o, const axis_ctx *aw) {
+    int64_t W = aw->n, half = W / 2;
+    for (int64_t j = 0; j < half; ++j) { e[j] = row[2 * j]; o[j] = row[2 * j + 1]; }
+    if (W & 1) { e[half] = row[W - 1]; if (aw->pads) o[half] = row[W - 1]; }
+}
+
+static inline void SFX(merge_row)(REAL *restrict row, const REAL *restrict e, const REAL *restrict o, const axis_ctx *aw) {
+    int64_t W = aw->n, half = W / 2;
+    for (int64_t j = 0; j < half; ++j) { row[2 * j] = e[j]; row[2 * j + 1] = o[j]; }
+    if (W & 1) row[W - 1] = e[half];
+}
+
+/* dst rows = c * src rows (rows x cols; row strides ds and ss). */
+static void SFX(copy_rows)(REAL *restrict dst, int64_t ds, const REAL *restrict src, int64_t ss, int64_t rows,
+                           int64_t cols, REAL c) {
+    for (int64_t k = 0; k < rows; ++k)
+        for (int64_t q = 0; q < cols; ++q) dst[k * ds + q] = c * src[k * ss + q];
+}
+
+/* Work band b of the stack at t: 4 planes of mh rows L = mw + 2 apart, BAND_STRIDE values apart (not
+ * a multiple of 4 KiB: loads of one band would wait on stores to another, 4K aliasing). */
+#define BAND_STRIDE(mh, L) ((mh) * (L) + 16)
+#define WORK_BAND(t, b, g) ((t) + (b) * BAND_STRIDE((g)->h.m, (g)->w.m + 2) + 1)
+
+/* Analysis: x (H, W) -> bands (4, mh, mw). */
+static void SFX(analysis_plane)(const REAL *restrict xin, REAL *restrict out, const plane_ctx *g, REAL *t) {
+    const lift_ctx *x = &g->lift;
+    const axis_ctx *ah = &g->h, *aw = &g->w;
+    int64_t H = ah->n, W = aw->n, mh = ah->m, mw = aw->m, L = mw + 2;
+    REAL *B[4];
+    for (int b = 0; b < 4; ++b) B[b] = WORK_BAND(t, b, g);
+    for (int64_t r = 0; r < H; ++r) {
+        int64_t hb = r & 1, hr = r >> 1;
+        SFX(split_row)(xin + r * W, B[hb] + hr * L, B[2 + hb] + hr * L, aw);
+    }
+    if ((H & 1) && ah->pads) { /* odd H: the last row is also the (padded) last odd row */
+        memcpy(B[1] + (mh - 1) * L, B[0] + (mh - 1) * L, (size_t)mw * sizeof(REAL));
+        memcpy(B[3] + (mh - 1) * L, B[2] + (mh - 1) * L, (size_t)mw * sizeof(REAL));
+    }
+    for (int hb = 0; hb < 2; ++hb) {
+        REAL *e = B[hb], *o = B[2 + hb];
+        int64_t R = rows_of(ah, hb);
+        SFX(lift)(e, mw, o, aw->p_analysis, R, L, 1, x, 0, 0);
+        if (aw->mirrors)
+            for (int64_t r = 0; r < R; ++r) o[r * L + mw - 1] = o[r * L + mw - 2];
+    }
+    for (int wb = 0; wb < 2; ++wb) {
+        REAL *e = B[wb * 2], *o = B[wb * 2 + 1];
+        SFX(lift)(e, mh, o, ah->p_analysis, 1, mh, L, x, 0, 0);
+        if (ah->mirrors) memcpy(o + (mh - 1) * L, o + (mh - 2) * L, (size_t)mw * sizeof(REAL));
+    }
+    for (int b = 0; b < 4; ++b) SFX(copy_rows)(out + b * mh * mw, mw, B[b], L, mh, mw, (REAL)g->band_scale[b]);
+}
+
+/* The transpose of analysis_plane: bands (4, mh, mw) -> x (H, W). */
+static void SFX(analysis_plane_adjoint)(const REAL *restrict gin, REAL *restrict xout, const plane_ctx *g, REAL *t) {
+    const lift_ctx *x = &g->lift;
+    const axis_ctx *ah = &g->h, *aw = &g->w;
+    int64_t H = ah->n, W = aw->n, mh = ah->m, mw = aw->m, L = mw + 2;
+    REAL *B[4];
+    for (int b = 0; b < 4; ++b) {
+        B[b] = WORK_BAND(t, b, g);
+        SFX(copy_rows)(B[b], L, gin + b * mh * mw, mw, mh, mw, (REAL)g->band_scale[b]);
+    }
+    for (int wb = 0; wb < 2; ++wb) {
+        REAL *e = B[wb * 2], *o = B[wb * 2 + 1];
+        if (ah->mirrors)
+            for (int64_t q = 0; q < mw; ++q) o[(mh - 2) * L + q] += o[(mh - 1) * L + q];
+        SFX(lift)(e, mh, o, ah->p_analysis, 1, mh, L, x, 0, 1);
+    }
+    for (int hb = 0; hb < 2; ++hb) {
+        REAL *e = B[hb], *o = B[2 + hb];
+        int64_t R = rows_of(ah, hb);
+        if (aw->mirrors)
+            for (int64_t r = 0; r < R; ++r) o[r * L + mw - 2] += o[r * L + mw - 1];
+        SFX(lift)(e, mw, o, aw->p_analysis, R, L, 1, x, 0, 1);
+    }
+    if ((H & 1) && ah->pads) /* the padded odd row was a copy of the last row */
+        for (int b = 0; b < 4; b += 2)
+            for (int64_t q = 0; q < mw; ++q) B[b][(mh - 1) * L + q] += B[b + 1][(mh - 1) * L + q];
+    for (int64_t r = 0; r < H; ++r) {
+        int64_t hb = r & 1, hr = r >> 1;
+        const REAL *e = B[hb] + hr * L, *o = B[2 + hb] + hr * L;
+        REAL *row = xout + r * W;
+        SFX(merge_row)(row, e, o, aw);
+        if ((W & 1) && aw->pads) row[W - 1] += o[mw - 1];
+    }
+}
+
+/* Synthesis: ll (mh, mw) and highs (3, mh, mw) -> x (H, W). */
+static void SFX(synthesis_plane)(const REAL *restrict ll, const REAL *restrict highs, REAL *restrict xout,
+                                 const plane_ctx *g, REAL *t) {
+    const lift_ctx *x = &g->lift;
+    const axis_ctx *ah = &g->h, *aw = &g->w;
+    int64_t H = ah->n, mh = ah->m, mw = aw->m, L = mw + 2;
+    REAL *B[4];
+    for (int b = 0; b < 4; ++b) {
+        B[b] = WORK_BAND(t, b, g);
+        const REAL *src = b == 0 ? ll : highs + (b - 1) * mh * mw;
+        SFX(copy_rows)(B[b], L, src, mw, mh, mw, (REAL)(1.0 / g->band_scale[b]));
+    }
+    for (int wb = 0; wb < 2; ++wb) {
+        REAL *e = B[wb * 2], *o = B[wb * 2 + 1];
+        if (ah->zeroes) memset(o + (mh - 1) * L, 0, (size_t)mw * sizeof(REAL));
+        SFX(lift)(e, mh, o, ah->p_synthesis, 1, mh, L, x, 1, 0);
+    }
+    for (int hb = 0; hb < 2; ++hb) {
+        REAL *e = B[hb], *o = B[2 + hb];
+        int64_t R = hb == 0 ? mh : H / 2; /* the rows that reach the output */
+        if (aw->zeroes)
+            for (int64_t r = 0; r < R; ++r) o[r * L + mw - 1] = 0;
+        SFX(lift)(e, mw, o, aw->p_synthesis, R, L, 1, x, 1, 0);
+    }
+    for (int64_t r = 0; r < H; ++r) {
+        int64_t hb = r & 1, hr = r >> 1;
+        SFX(merge_row)(xout + r * aw->n, B[hb] + hr * L, B[2 + hb] + hr * L, aw);
+    }
+}
+
+/* The transpose of synthesis_plane: x (H, W) -> ll (mh, mw), highs (3, mh, mw). */
+static void SFX(synthesis_plane_adjoint)(const REAL *restrict gin, REAL *restrict ll, REAL *restrict highs,
+                                         const plane_ctx *g, REAL *t) {
+    const lift_ctx *x = &g->lift;
+    const axis_ctx *ah = &g->h, *aw = &g->w;
+    int64_t H = ah->n, W = aw->n, mh = ah->m, mw = aw->m, L = mw + 2;
+    REAL *B[4];
+    for (int b = 0; b < 4; ++b) B[b] = WORK_BAND(t, b, g);
+    for (int64_t r = 0; r < 2 * mh; ++r) {
+        int64_t hb = r & 1, hr = r >> 1;
+        REAL *e = B[hb] + hr * L, *o = B[2 + hb] + hr * L;
+        if (r >= H) { /* the row synthesis crops away: no gradient */
+            memset(e, 0, (size_t)mw * sizeof(REAL));
+            memset(o, 0, (size_t)mw * sizeof(REAL));
+            continue;
+        }
+        SFX(split_row)(gin + r * W, e, o, aw);
+        if (W & 1) o[mw - 1] = 0; /* the cropped sample */
+    }
+    for (int hb = 0; hb < 2; ++hb) {
+        REAL *e = B[hb], *o = B[2 + hb];
+        int64_t R = hb == 0 ? mh : H / 2;
+        SFX(lift)(e, mw, o, aw->p_synthesis, R, L, 1, x, 1, 1);
+        if (aw->ignores)
+            for (int64_t r = 0; r < R; ++r) o[r * L + mw - 1] = 0;
+    }
+    for (int wb = 0; wb < 2; ++wb) {
+        REAL *e = B[wb * 2], *o = B[wb * 2 + 1];
+        SFX(lift)(e, mh, o, ah->p_synthesis, 1, mh, L, x, 1, 1);
+        if (ah->ignores) memset(o + (mh - 1) * L, 0, (size_t)mw * sizeof(REAL));
+    }
+    for (int b = 0; b < 4; ++b) {
+        REAL *dst = b == 0 ? ll : highs + (b - 1) * mh * mw;
+        SFX(copy_rows)(dst, mw, B[b], L, mh, mw, (REAL)(1.0 / g->band_scale[b]));
+    }
+}
+
+/* ---- entry points: `planes` independent planes split over `threads` threads ------------------- */
+
+typedef struct {
+    int op;
+    const REAL *a, *b; /* inputs: consecutive planes a_stride, b_stride values apart */
+    REAL *c, *d;       /* outputs: contiguous */
+    int64_t a_stride, b_stride, first, last;
+    const plane_ctx *g;
+} SFX(job);
+
+static void *SFX(run_job)(void *arg) {
+    SFX(job) *j = (SFX(job) *)arg;
+    const plane_ctx *g = j->g;
+    int64_t hw = g->h.n * g->w.n, band = g->h.m * g->w.m;
+    REAL *work = (REAL *)malloc((size_t)(4 * BAND_STRIDE(g->h.m, g->w.m + 2)) * sizeof(REAL));
+    if (!work) return (void *)1;
+    int64_t a_size = j->op == 1 ? 4 * band : (j->op == 2 ? band : hw);
+    int64_t c_size = j->op == 0 ? 4 * band : (j->op == 3 ? band : hw);
+    for (int64_t i = j->first; i < j->last; ++i) {
+        if (i + 1 < j->last) { /* the next plane's memory streams in while this one is computed */
+            for (int64_t q = 0; q < a_size; q += 64 / sizeof(REAL))
+                __builtin_prefetch(j->a + (i + 1) * j->a_stride + q, 0, 3);
+            for (int64_t q = 0; q < c_size; q += 64 / sizeof(REAL)) __builtin_prefetch(j->c + (i + 1) * c_size + q, 1, 3);
+        }
+        const REAL *a = j->a + i * j->a_stride, *b = j->b ? j->b + i * j->b_stride : NULL;
+        switch (j->op) {
+        case 0: SFX(analysis_plane)(a, j->c + i * 4 * band, g, work); break;
+        case 1: SFX(analysis_plane_adjoint)(a, j->c + i * hw, g, work); break;
+        case 2: SFX(synthesis_plane)(a, b, j->c + i * hw, g, work); break;
+        default: SFX(synthesis_plane_adjoint)(a, j->c + i * band, j->d + i * 3 * band, g, work); break;
+        }
+    }
+    free(work);
+    return NULL;
+}
+
+static int SFX(run)(int op, const REAL *a, const REAL *b, REAL *c, REAL *d, int64_t a_stride, int64_t b_stride,
+                    int64_t planes, const plane_ctx *g, int threads) {
+    enum { MAX_THREADS = 64 };
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads > planes) threads = (int)(planes > 0 ? planes : 1);
+    SFX(job) jobs[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int failed = 0;
+    for (int t = 0; t < threads; ++t) {
+        jobs[t] = (SFX(job)){op, a, b, c, d, a_stride, b_stride, planes * t / threads, planes * (t + 1) / threads, g};
+    }
+    int started = 0;
+    for (int t = 1; t < threads; ++t, ++started)
+        if (pthread_create(&ids[t], NULL, SFX(run_job), &jobs[t]) != 0) break;
+    /* threads that could not start run here, in this thread */
+    for (int t = 1 + started; t < threads; ++t) failed |= SFX(run_job)(&jobs[t]) != NULL;
+    failed |= SFX(run_job)(&jobs[0]) != NULL;
+    for (int t = 1; t <= started; ++t) {
+        void *rc;
+        pthread_join(ids[t], &rc);
+        failed |= rc != NULL;
+    }
+    return failed ? -1 : 0;
+}
