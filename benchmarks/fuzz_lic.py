@@ -4,8 +4,9 @@
     python benchmarks/fuzz_lic.py --atheris [--runs 5000] [--max-seconds 600]   # coverage-guided
     python benchmarks/fuzz_lic.py --cost H W    # time and memory of decoding one H x W file
 
-Seeds: small crops of bundled photos coded with the shipped weights (q1..q4) and with three
-untrained registered models (other entropy models, a quality with no shipped weights). Each case
+Seeds: small crops of bundled photos coded with the shipped variable-rate weights (qualities 1, 2.5,
+4 and 6: format versions 1 and 2) and with three untrained registered models (other entropy models,
+a quality with no shipped weights). Each case
 takes one seed and one mutation: byte flips, truncation, appended / deleted / inserted bytes, junk
 (these mostly fail the CRC), and forgeries WITH a valid CRC: stream bytes changed, streams
 replaced, resized, dropped, added or swapped, header fields (size, quality, channels, version,
@@ -52,7 +53,10 @@ from integrations.lic.codec import compress_image, decompress_image, load_model,
 
 UNTRAINED_SEEDS = (("3dm-weconvene-small", 5), ("3dm-weconvene-tiny-wecharm", 3), ("3dm-weconvene-tiny-chwp4", 2))
 CROPS = ((64, 64), (37, 101), (96, 128), (130, 70))
-_FIXED = struct.Struct(">4sBBHHBBB")
+# the fixed header of each format version: magic, version, quality, height, width, channels, streams, id length
+_FIXED = {1: struct.Struct(">4sBBHHBBB"), 2: struct.Struct(">4sBHHHBBB")}
+_QUALITY_MASK = {1: 0xFF, 2: 0xFFFF}
+SHIPPED_QUALITIES = (1, 2.5, 4, 6)
 
 
 # --- seeds ----------------------------------------------------------------------------------------
@@ -65,8 +69,9 @@ def _photo(h: int, w: int, which: int) -> torch.Tensor:
 
 
 def seed_files() -> list[tuple[str, bytes]]:
-    """Valid files: every shipped quality and three untrained models, each on one crop."""
-    models = [load_model(name="3dm-weconvene-small", quality=q) for q in (1, 2, 3, 4)]
+    """Valid files: the shipped variable-rate model at four qualities and three untrained models, each
+    on one crop."""
+    models = [load_model(name="3dm-weconvene-small-vr", quality=q) for q in SHIPPED_QUALITIES]
     models += [load_model(name=n, quality=q, shipped=False) for n, q in UNTRAINED_SEEDS]
     seeds = []
     for i, model in enumerate(models):
@@ -78,24 +83,29 @@ def seed_files() -> list[tuple[str, bytes]]:
 
 # --- raw layout (the container's docstring table), written without pack's validation -------------
 def _fields(data: bytes) -> dict:
-    _, version, quality, height, width, channels, count, id_length = _FIXED.unpack_from(data)
-    table = _FIXED.size + id_length
+    layout = 2 if data[4] == 2 else 1
+    fixed = _FIXED[layout]
+    _, version, quality, height, width, channels, count, id_length = fixed.unpack_from(data)
+    table = fixed.size + id_length
     lengths = [struct.unpack_from(">I", data, table + 4 * i)[0] for i in range(count)]
     streams, offset = [], table + 4 * count
     for n in lengths:
         streams.append(data[offset:offset + n])
         offset += n
-    return {"version": version, "quality": quality, "height": height, "width": width, "channels": channels,
-            "model_id": data[_FIXED.size:table], "streams": streams, "count": None, "id_length": None}
+    return {"layout": layout, "version": version, "quality": quality, "height": height, "width": width,
+            "channels": channels, "model_id": data[fixed.size:table], "streams": streams, "count": None,
+            "id_length": None}
 
 
 def _build(f: dict) -> bytes:
-    """Fields -> bytes with a valid CRC; ``count`` / ``id_length`` override the true values (forgeries)."""
-    streams, model_id = f["streams"], f["model_id"]
+    """Fields -> bytes with a valid CRC, in the layout they were read in (a forged version byte does not
+    change it); ``count`` / ``id_length`` override the true values (forgeries)."""
+    streams, model_id, layout = f["streams"], f["model_id"], f["layout"]
     count = len(streams) if f["count"] is None else f["count"]
     id_length = len(model_id) if f["id_length"] is None else f["id_length"]
-    body = _FIXED.pack(b"WLIC", f["version"] & 255, f["quality"] & 255, f["height"] & 0xFFFF, f["width"] & 0xFFFF,
-                       f["channels"] & 255, count & 255, id_length & 255)
+    body = _FIXED[layout].pack(b"WLIC", f["version"] & 255, f["quality"] & _QUALITY_MASK[layout],
+                               f["height"] & 0xFFFF, f["width"] & 0xFFFF, f["channels"] & 255, count & 255,
+                               id_length & 255)
     body += model_id + b"".join(struct.pack(">I", len(s)) for s in streams) + b"".join(streams)
     return body + struct.pack(">I", zlib.crc32(body))
 
@@ -196,7 +206,10 @@ def _header(rng, data, _):
     if field == "size":
         f["height"], f["width"] = _size(rng, container.MAX_IMAGE_PIXELS or 2**24)
     elif field == "quality":
-        f["quality"] = rng.choice((0, 1, 2, 3, 4, 5, 6, 7, rng.randrange(256)))
+        scale = 1 if f["layout"] == 1 else container.QUALITY_SCALE  # version 2 stores quality * 1000
+        f["quality"] = rng.choice((0, 1, 2, 3, 4, 5, 6, 7)) * scale + rng.choice((0, 0, rng.randrange(scale)))
+        if rng.random() < 0.2:
+            f["quality"] = rng.randrange(_QUALITY_MASK[f["layout"]] + 1)
     elif field == "channels":
         f["channels"] = rng.choice((0, 1, 2, 4, rng.randrange(256)))
     elif field == "version":
