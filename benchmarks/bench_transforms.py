@@ -5,6 +5,10 @@ yardsticks, side by side in one run (CPU, float32).
     .venv/bin/python benchmarks/bench_transforms.py --quick                # tiny shapes: a smoke test
     .venv/bin/python benchmarks/bench_transforms.py --shapes 8x128x64x64 --json out.json
 
+Backends: ``native`` (the C lifting kernels, the default on CPU in float32; not for 16-bit inputs),
+``matrix`` (the exact matrices, the default elsewhere eagerly), ``lifting`` (the tensor-free steps
+the compiled cases use).
+
 Columns: ``fwd`` = DWT then IDWT under ``no_grad``; ``f+b`` = the same with autograd and a backward pass to
 the input (given a random cotangent). Yardsticks: ``clone`` (one read + one write of the tensor) and
 ``Conv2d(C, C, 3, padding=1)`` (fwd; f+b computes the gradients of input, weight and bias). ``× clone`` =
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import timing  # noqa: E402
 
 from wavelayers import DWT2D, IDWT2D, use_backend  # noqa: E402
+from wavelayers._native import status as native_status, supports as native_supports  # noqa: E402
 
 LEVELS = 2
 DEFAULT_SHAPES = ["8x128x64x64", "1x192x128x192"]
@@ -106,8 +111,10 @@ def adjoint_error(transform: Transform, shape: tuple[int, ...]) -> float:
 
 # (implementation, mode, boundary family for the "× pw" ratio, factory)
 IMPLEMENTATIONS = [
+    ("wavelayers native", "jpeg2000", "symmetric", _wl("native")),
     ("wavelayers matrix", "jpeg2000", "symmetric", _wl("matrix")),
     ("wavelayers lifting", "jpeg2000", "symmetric", _wl("lifting")),
+    ("wavelayers native", "periodization", "periodic", _wl("native")),
     ("wavelayers matrix", "periodization", "periodic", _wl("matrix")),
     ("wavelayers lifting", "periodization", "periodic", _wl("lifting")),
     ("pytorch_wavelets", "symmetric", "symmetric", pytorch_wavelets_transform),
@@ -163,6 +170,9 @@ def bench_shape(shape: tuple[int, ...], wavelets: list[str], opts: dict, log, dt
 
     for wavelet in wavelets:
         for impl, mode, family, factory in IMPLEMENTATIONS + (COMPILED if compiled else []):
+            if impl == "wavelayers native" and not native_supports(wavelet, mode, shape[-2:], x):
+                log(f"  {impl} {mode} {wavelet}: skipped (native kernels: {native_status()}, {dtype})")
+                continue
             try:
                 transform = factory(wavelet, mode, dtype)
                 with torch.no_grad():

@@ -78,6 +78,8 @@ def test_wheel_holds_the_core_the_renamed_integrations_and_the_weights(installed
     assert sources <= packaged, f"source files missing from the wheel: {sorted(sources - packaged)}"
     for file in [*manifest(), "manifest.json"]:
         assert f"wavelayers_integrations/lic/shipped/{file}" in names
+    for source in (ROOT / "wavelayers" / "csrc").iterdir():  # the native backend compiles from these
+        assert f"wavelayers/csrc/{source.name}" in names
 
 
 @pytest.mark.slow
@@ -87,10 +89,13 @@ def test_installed_wheel_imports_from_another_directory(installed):
         "assert importlib.util.find_spec('integrations') is None, 'a top-level integrations is importable'\n"
         "print(pathlib.Path(wavelayers.__file__).parent)\n"
         "print(w.WEIGHTS_DIR)\n"
+        "from wavelayers import _native\n"
+        "print(_native.status())\n"
     )
     out = _run([installed["python"], "-c", script], cwd=installed["cwd"], env=installed["env"]).stdout.split()
     site = Path(installed["python"]).parents[1]
     assert Path(out[0]).is_relative_to(site) and Path(out[1]).is_relative_to(site)  # not the checkout
+    assert out[2] == "ok"  # the native backend builds from the wheel's sources
     assert sorted(p.name for p in Path(out[1]).glob("*.safetensors")) == sorted(
         p.name for p in WEIGHTS_DIR.glob("*.safetensors"))
 
