@@ -168,9 +168,12 @@ def test_native_is_the_same_with_one_or_two_threads() -> None:
 
 
 def test_native_is_the_default_on_cpu_where_it_applies() -> None:
-    x = torch.randn(1, 2, 8, 8)
-    assert native_level_operator("bior4.4", "jpeg2000", (8, 8), x) is not None
-    assert native_level_operator("bior4.4", "periodization", (8, 8), x.double()) is not None
+    x = torch.randn(1, 2, 16, 16)
+    assert native_level_operator("bior4.4", "jpeg2000", (16, 16), x) is not None
+    assert native_level_operator("bior4.4", "periodization", (17, 16), x.double()) is not None
+    assert native_level_operator("bior4.4", "jpeg2000", (15, 16), x) is None  # small planes: matrices
+    with use_backend("native"):
+        assert native_level_operator("bior4.4", "jpeg2000", (2, 3), x) is not None
     # where it does not apply: other wavelets and modes, 16-bit, short sides, autocast, other backends
     assert native_level_operator("db2", "periodization", (8, 8), x) is None
     assert native_level_operator("bior4.4", "symmetric", (8, 8), x) is None

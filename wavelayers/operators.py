@@ -456,6 +456,7 @@ def operator_blocks(
 # the backend seam: one operator object per (wavelet, mode, n, device, dtype)
 
 BACKENDS = ("auto", "native", "filter", "lifting", "matrix")
+NATIVE_MIN_PIXELS = 256  # "auto" uses the native kernels on planes of at least 16 x 16 samples
 _preference = "auto"
 
 
@@ -534,9 +535,12 @@ def native_level_operator(wavelet: str, mode: str, size: tuple[int, int], x: tor
     """The native operator of one 2D level of ``x`` (``size`` = its ``(H, W)``), or None where it does
     not apply: eagerly under ``"auto"`` / ``"native"``, for what :func:`wavelayers._native.supports`.
 
-    First in the rule (docs/design.md, "Transform backends"): one fused C pass per level beats the
-    matrices' two GEMMs per axis on every size measured (docs/benchmarks.md)."""
+    First in the rule (docs/design.md, "Transform backends"): one C pass per plane beats the
+    matrices' two GEMMs per axis from planes of ``NATIVE_MIN_PIXELS`` up (2-6x at 32x32 and above);
+    on smaller planes ``"auto"`` keeps the matrices (batched tiny GEMMs win there), ``"native"`` does not."""
     if _preference not in ("auto", "native") or torch.compiler.is_compiling():
+        return None
+    if _preference == "auto" and size[0] * size[1] < NATIVE_MIN_PIXELS:
         return None
     if not _native.supports(wavelet, mode, size, x):
         return None
