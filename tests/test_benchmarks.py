@@ -25,14 +25,15 @@ def _run(script: str, tmp_path: Path) -> tuple[str, dict]:
 def test_bench_transforms_quick(tmp_path: Path) -> None:
     stdout, results = _run("bench_transforms.py", tmp_path)
     assert "| shape | dtype | wavelet | implementation | mode | fwd ms | f+b ms |" in stdout
-    for impl in ("clone", "conv3x3", "wavelayers matrix", "wavelayers lifting", "pytorch_wavelets", "ptwt"):
+    for impl in ("clone", "conv3x3", "wavelayers native", "wavelayers matrix", "wavelayers lifting", "pytorch_wavelets",
+                 "ptwt"):
         assert f"| {impl}" in stdout
     rows = results["rows"]
-    # yardsticks + 3 wavelets x (2 wavelayers backends x 2 modes + 2 peers x 2 modes)
-    assert len(rows) == 2 + 3 * 8
+    # yardsticks + 3 wavelets x (3 wavelayers backends x 2 modes + 2 peers x 2 modes)
+    assert len(rows) == 2 + 3 * 10
     assert results["machine"]["allocator"] == "warm" and "mmap_threshold" in results["machine"]["glibc_tunables"]
     ours = [r for r in rows if r["impl"].startswith("wavelayers")]
-    assert {r["impl"] for r in ours} == {"wavelayers matrix", "wavelayers lifting"}
+    assert {r["impl"] for r in ours} == {"wavelayers native", "wavelayers matrix", "wavelayers lifting"}
     assert all(r["rec_err"] < 1e-5 and r["adjoint_err"] < 1e-12 and r["coef_ratio"] == 1.0 for r in ours)
 
 
