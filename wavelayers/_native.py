@@ -18,13 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -53,6 +48,8 @@ def _cache_dir() -> Path:
 
 def _cpu_signature() -> str:
     """The CPU's feature flags (``-march=native`` code must not run on another CPU)."""
+    import platform
+
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -63,14 +60,23 @@ def _cpu_signature() -> str:
     return platform.processor() or platform.machine()
 
 
-def _compile(compiler: str, out: Path, march: bool) -> subprocess.CompletedProcess:
+def _compile(compiler: str, out: Path, march: bool):
+    import subprocess
+
     flags = [*_FLAGS, "-march=native"] if march else list(_FLAGS)
     source = str(_SOURCE_DIR / "lifting2d.c")
-    return subprocess.run([compiler, *flags, source, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    try:
+        return subprocess.run([compiler, *flags, source, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    except subprocess.SubprocessError as exc:  # a compiler that hangs
+        raise RuntimeError(f"{compiler} did not finish: {exc}") from exc
 
 
 def _build() -> Path:
     """The compiled library's path, compiling it (atomically) if the cache lacks it."""
+    import hashlib
+    import shutil
+    import tempfile
+
     compiler = os.environ.get("CC") or "cc"
     if shutil.which(compiler) is None:
         raise RuntimeError(f"no C compiler: {compiler!r} is not on PATH (set CC)")
@@ -117,7 +123,7 @@ def _load() -> ctypes.CDLL | None:
                            ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double), ctypes.c_int,
                            ctypes.c_int, ctypes.c_double, ctypes.c_double, ctypes.c_int]
             _library, _status = lib, "ok"
-        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        except (OSError, RuntimeError) as exc:
             _library, _status = None, f"unavailable: {exc}"
     return _library
 
