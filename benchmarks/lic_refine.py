@@ -2,9 +2,12 @@
 
 For every quality and image: the normal encode (bytes, RGB PSNR of the decoded image, encode time),
 then ``compress_refined`` with each step count (the same), each decoded by the unchanged decoder
-(``model.decompress``) and checked bit-exact against the encoder-side reconstruction.
+(``model.decompress``) and checked bit-exact against the encoder-side reconstruction. The weights:
+``--checkpoint``, else the shipped ones of ``--name`` (the variable-rate file serves every quality,
+fractional ones too).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lic_refine.py --quality 1 4 --steps 100 --limit 3
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lic_refine.py --quality 2 4 6 --steps 100 --limit 3 \
+        --out benchmarks/results/lic_refine_vr.json
 """
 from __future__ import annotations
 
@@ -22,16 +25,8 @@ sys.path.insert(0, str(ROOT))
 from integrations.compression import metrics  # noqa: E402
 from integrations.compression.datasets import bundled_photos  # noqa: E402
 from integrations.compression.imageio import to_uint8  # noqa: E402
-from integrations.lic.checkpoint import load_checkpoint  # noqa: E402
+from integrations.lic.codec import load_model  # noqa: E402
 from integrations.lic.refine import compress_refined  # noqa: E402
-
-
-def _shipped(name: str, quality: int) -> Path:
-    for folder in (ROOT / "integrations" / "lic" / "shipped", ROOT / "weights" / "lic"):
-        path = folder / f"{name}-q{quality}.safetensors"
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"no shipped checkpoint {name}-q{quality}.safetensors")
 
 
 def summary(records: list[dict]) -> str:
@@ -50,12 +45,13 @@ def summary(records: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--name", default="3dm-weconvene-small")
-    parser.add_argument("--quality", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--name", default="3dm-weconvene-small-vr")
+    parser.add_argument("--checkpoint", type=Path, help="weights to use instead of the shipped ones of --name")
+    parser.add_argument("--quality", type=float, nargs="+", default=[1, 4])
     parser.add_argument("--steps", type=int, nargs="+", default=[100])
     parser.add_argument("--limit", type=int, default=3, help="first N photos that scikit-image ships")
     parser.add_argument("--lr", type=float, default=2e-2)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lic_refine.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lic_refine_vr.json")
     parser.add_argument("--summary", action="store_true", help="print the table of --out and exit")
     args = parser.parse_args(argv)
     if args.summary:
@@ -64,19 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     photos = [(n, torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0) for n, a in bundled_photos(args.limit)]
     records = json.loads(args.out.read_text())["records"] if args.out.exists() else []
-    done = {(r["quality"], r["image"], r["steps"], r["lr"]) for r in records}
-    for q in args.quality:
-        model = load_checkpoint(_shipped(args.name, q)).eval()
+    done = {(r.get("model"), r["quality"], r["image"], r["steps"], r["lr"]) for r in records}
+    for q in (int(q) if q == int(q) else q for q in args.quality):
+        model = load_model(args.checkpoint, name=None if args.checkpoint else args.name, quality=q).eval()
         for name, x in photos:
             H, W = x.shape[-2:]
             for steps in [0, *args.steps]:
-                if (q, name, steps, args.lr) in done:
+                if (model.model_id, q, name, steps, args.lr) in done:
                     continue
                 start = time.perf_counter()
                 data, x_enc, result = compress_refined(model, x, steps, lr=args.lr)
                 seconds = time.perf_counter() - start
                 x_dec = model.decompress(data)
-                record = {"quality": q, "image": name, "steps": steps, "lr": args.lr, "bytes": len(data),
+                record = {"model": model.model_id, "quality": q, "image": name, "steps": steps, "lr": args.lr, "bytes": len(data),
                           "bpp": len(data) * 8 / (H * W), "psnr": metrics.psnr(to_uint8(x), to_uint8(x_dec)),
                           "bit_exact": bool(torch.equal(x_enc, x_dec)), "encode_seconds": round(seconds, 2),
                           "initial_loss": result.initial_loss, "final_loss": result.final_loss,
