@@ -2,8 +2,9 @@
 
 MACs come from ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2) over one forward pass: it
 counts convolutions (``conv``) and matrix products (``matmul``: the dense DWT operator products of
-``WeConv3D`` plus the context blocks' attention pooling); pooling, interpolation, softmax and
-element-wise ops are not counted. Time: median of ``--reps`` forward passes under ``torch.no_grad``
+``WeConv3D``, counted under ``use_backend("matrix")`` since the counter cannot see the native C
+kernels the timed passes use, plus the context blocks' attention pooling); pooling, interpolation,
+softmax and element-wise ops are not counted. Time: median of ``--reps`` forward passes under ``torch.no_grad``
 after ``--warmup`` passes, batch 1, ``--threads`` CPU threads.
 
     .venv/bin/python benchmarks/bench_denoising.py --presets small full --wavelets none haar bior4.4
@@ -18,11 +19,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from integrations.denoising.model import MODEL_NAMES, PRESETS, WAVELETS, build_model
+from wavelayers import use_backend
 
 
 def count_macs(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
     """(convolution MACs, other matrix-product MACs) of one forward pass."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad(), use_backend("matrix"), FlopCounterMode(display=False) as counter:
         model(x)
     per_op = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
     conv = per_op.get("aten.convolution", 0) / 2
