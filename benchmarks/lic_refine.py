@@ -8,15 +8,22 @@ fractional ones too).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lic_refine.py --quality 2 4 6 --steps 100 --limit 3 \
         --out benchmarks/results/lic_refine_vr.json
+    .venv/bin/python benchmarks/lic_refine.py --summary --versus --out benchmarks/results/lic_refine_vr.json
+
+``--versus`` adds, per image, the PSNR difference to JPEG (the better of 4:2:0 and 4:4:4), WebP and
+JPEG 2000 at the same bpp: each classic codec's curve of that image (16 rates, 0.08-1.5 bpp),
+interpolated linearly in bpp.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,22 +31,50 @@ sys.path.insert(0, str(ROOT))
 
 from integrations.compression import metrics  # noqa: E402
 from integrations.compression.datasets import bundled_photos  # noqa: E402
+from integrations.compression.classic import rd_curve  # noqa: E402
 from integrations.compression.imageio import to_uint8  # noqa: E402
 from integrations.lic.codec import load_model  # noqa: E402
+from integrations.lic.evaluate import psnr_at  # noqa: E402
+
+VERSUS = (("JPEG", (("jpeg", None), ("jpeg", {"subsampling": "4:4:4"}))), ("WebP", (("webp", None),)),
+          ("JPEG 2000", (("jpeg2000", None),)))
+VERSUS_RATES = [float(r) for r in torch.logspace(math.log10(0.08), math.log10(1.5), 16, dtype=torch.float64)]
+
+
+def classic_deltas(photos: dict[str, np.ndarray], records: list[dict]) -> dict[tuple, dict[str, float | None]]:
+    """Per record (quality, image, steps): its PSNR minus each classic codec's at its bpp (None where
+    the codec's curve of that image does not reach that rate)."""
+    curves = {(name, label): [rd_curve([photos[name]], codec, VERSUS_RATES, options=options)["results"]
+                              for codec, options in variants]
+              for name in {r["image"] for r in records} for label, variants in VERSUS}
+    out = {}
+    for r in records:
+        deltas = {}
+        for label, _ in VERSUS:
+            values = [v for v in (psnr_at(c, r["bpp"]) for c in curves[(r["image"], label)]) if v is not None]
+            deltas[label] = r["psnr"] - max(values) if values else None
+        out[(r["quality"], r["image"], r["steps"])] = deltas
+    return out
 from integrations.lic.refine import compress_refined  # noqa: E402
 
 
-def summary(records: list[dict]) -> str:
-    """Markdown table: per quality and image, the normal encode against each refined one."""
-    lines = ["| quality | image | steps | bpp | PSNR (dB) | Δ bpp | Δ PSNR (dB) | encode (s) | bit-exact |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def summary(records: list[dict], versus: dict | None = None) -> str:
+    """Markdown table: per quality and image, the normal encode against each refined one (and, given
+    :func:`classic_deltas`, the differences to the classic codecs at the same rate)."""
+    extra = "".join(f" Δ {label} (dB) |" for label, _ in VERSUS) if versus else ""
+    lines = ["| quality | image | steps | bpp | PSNR (dB) | Δ bpp | Δ PSNR (dB) | encode (s) | bit-exact |" + extra,
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * (len(VERSUS) if versus else 0)]
     base = {(r["quality"], r["image"]): r for r in records if r["steps"] == 0}
     for r in sorted(records, key=lambda r: (r["quality"], r["image"], r["steps"])):
         b = base.get((r["quality"], r["image"]))
         delta = (f"{100 * (r['bpp'] / b['bpp'] - 1):+.1f} % | {r['psnr'] - b['psnr']:+.2f}" if b and r["steps"]
                  else " | ")
+        cells = ""
+        if versus:
+            d = versus[(r["quality"], r["image"], r["steps"])]
+            cells = "".join(" n/a |" if d[label] is None else f" {d[label]:+.2f} |" for label, _ in VERSUS)
         lines.append(f"| q{r['quality']} | {r['image']} | {r['steps']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {delta} "
-                     f"| {r['encode_seconds']} | {r['bit_exact']} |")
+                     f"| {r['encode_seconds']} | {r['bit_exact']} |" + cells)
     return "\n".join(lines)
 
 
@@ -53,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lic_refine_vr.json")
     parser.add_argument("--summary", action="store_true", help="print the table of --out and exit")
+    parser.add_argument("--versus", action="store_true", help="with --summary: Δ to JPEG, WebP, JPEG 2000 per image")
     args = parser.parse_args(argv)
     if args.summary:
-        print(summary(json.loads(args.out.read_text())["records"]))
+        records = json.loads(args.out.read_text())["records"]
+        versus = classic_deltas(dict(bundled_photos(args.limit)), records) if args.versus else None
+        print(summary(records, versus))
         return 0
     torch.set_num_threads(1)
     photos = [(n, torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0) for n, a in bundled_photos(args.limit)]
