@@ -154,7 +154,7 @@ def test_native_reads_strided_planes_without_a_copy_and_matches_contiguous() -> 
 
 
 def test_native_is_the_same_with_one_or_two_threads() -> None:
-    x = torch.randn(3, 7, 33, 18)
+    x = torch.randn(4, 16, 65, 66)  # enough values for two threads (_native._VALUES_PER_THREAD each)
     previous = torch.get_num_threads()
     try:
         with use_backend("native"):

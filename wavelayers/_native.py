@@ -35,6 +35,7 @@ _SOURCES = ("lifting2d.c", "lifting2d_impl.h")
 _FLAGS = ("-O3", "-std=c99", "-shared", "-fPIC", "-pthread")
 _DTYPES = {torch.float32: 0, torch.float64: 1}
 _OPS = {"analysis": 0, "analysis_t": 1, "synthesis": 2, "synthesis_t": 3}
+_VALUES_PER_THREAD = 1 << 16
 
 _lock = threading.Lock()
 _library: ctypes.CDLL | None = None
@@ -150,6 +151,7 @@ def supports(wavelet: str, mode: str, size: tuple[int, int], x: Tensor) -> bool:
         and x.device.type == "cpu"
         and x.dtype in _DTYPES
         and x.layout == torch.strided
+        and not x.is_neg()
         and type(x) in (Tensor, torch.nn.Parameter)
         and not torch._C._functorch.is_functorch_wrapped_tensor(x)
         and not torch.is_autocast_enabled("cpu")
@@ -188,12 +190,13 @@ def _call(op: str, a: Tensor, b: Tensor | None, outs: tuple[Tensor, ...], planes
     if lib is None:
         raise RuntimeError(f"the native backend is {_status}")
     n, parity, coef, two_taps, low, high = _scheme_args(wavelet)
+    # threads only where each gets at least _VALUES_PER_THREAD values: starting one costs ~20-50 us
+    threads = max(1, min(torch.get_num_threads(), outs[0].numel() // _VALUES_PER_THREAD))
     c = outs[0].data_ptr()
     d = outs[1].data_ptr() if len(outs) > 1 else None
     rc = lib.wl_lifting2d(
         _OPS[op], _DTYPES[a.dtype], a.data_ptr(), None if b is None else b.data_ptr(), c, d, a_stride, b_stride,
-        planes, size[0], size[1], n, parity, coef, two_taps, int(mode == "periodization"), low, high,
-        torch.get_num_threads(),
+        planes, size[0], size[1], n, parity, coef, two_taps, int(mode == "periodization"), low, high, threads,
     )
     if rc != 0:
         raise MemoryError(f"native {op} of {planes} planes of {size} ran out of memory")
@@ -223,6 +226,9 @@ def _analysis_t(g: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> Te
 
 def _synthesis(ll: Tensor, highs: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> Tensor:
     """``S``: ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)`` -> ``(..., H, W)``."""
+    if highs.device != ll.device or highs.dtype != ll.dtype or highs.is_neg():
+        raise ValueError(f"highs must match ll's device and dtype ({ll.device}, {ll.dtype}), "
+                         f"got {highs.device}, {highs.dtype}")
     mh, mw = _band_shape(size)
     flat_ll, ll_stride = _planes(ll, (mh, mw))
     flat_h, h_stride = _planes(highs, (3, mh, mw))
