@@ -9,6 +9,7 @@ fractional ones too).
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lic_refine.py --quality 2 4 6 --steps 100 --limit 3 \
         --out benchmarks/results/lic_refine_vr.json
     .venv/bin/python benchmarks/lic_refine.py --summary --versus --out benchmarks/results/lic_refine_vr.json
+    .venv/bin/python benchmarks/lic_refine.py --per-image RESULTS.json   # an eval's per-image points, the same way
 
 ``--versus`` adds, per image, the PSNR difference to JPEG (the better of 4:2:0 and 4:4:4), WebP and
 JPEG 2000 at the same bpp: each classic codec's curve of that image (16 rates, 0.08-1.5 bpp),
@@ -58,6 +59,21 @@ def classic_deltas(photos: dict[str, np.ndarray], records: list[dict]) -> dict[t
 from integrations.lic.refine import compress_refined  # noqa: E402
 
 
+def per_image_table(results: dict, limit: int) -> str:
+    """Markdown table: each image of an evaluation results JSON at each quality against the classic
+    codecs at the same rate (as :func:`classic_deltas`)."""
+    records = [{"quality": p["quality"], "image": im["image"].removesuffix(".png"), "steps": 0, "bpp": im["bpp"],
+                "psnr": im["psnr-rgb"]} for p in results["points"] for im in p["images"]]
+    deltas = classic_deltas(dict(bundled_photos(limit)), records)
+    lines = ["| quality | image | bpp | PSNR (dB) |" + "".join(f" Δ {label} (dB) |" for label, _ in VERSUS),
+             "|---|---|---|---|" + "---|" * len(VERSUS)]
+    for r in sorted(records, key=lambda r: (r["quality"], r["image"])):
+        d = deltas[(r["quality"], r["image"], 0)]
+        lines.append(f"| q{r['quality']} | {r['image']} | {r['bpp']:.4f} | {r['psnr']:.2f} |"
+                     + "".join(" n/a |" if d[label] is None else f" {d[label]:+.2f} |" for label, _ in VERSUS))
+    return "\n".join(lines)
+
+
 def summary(records: list[dict], versus: dict | None = None) -> str:
     """Markdown table: per quality and image, the normal encode against each refined one (and, given
     :func:`classic_deltas`, the differences to the classic codecs at the same rate)."""
@@ -89,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lic_refine_vr.json")
     parser.add_argument("--summary", action="store_true", help="print the table of --out and exit")
     parser.add_argument("--versus", action="store_true", help="with --summary: Δ to JPEG, WebP, JPEG 2000 per image")
+    parser.add_argument("--per-image", type=Path, metavar="RESULTS_JSON",
+                        help="print the per-image table of an eval / examples/lic_kodak.py results JSON against "
+                             "JPEG, WebP and JPEG 2000 (as --versus) and exit")
     args = parser.parse_args(argv)
+    if args.per_image:
+        print(per_image_table(json.loads(args.per_image.read_text()), args.limit))
+        return 0
     if args.summary:
         records = json.loads(args.out.read_text())["records"]
         versus = classic_deltas(dict(bundled_photos(args.limit)), records) if args.versus else None

@@ -30,7 +30,11 @@ def test_one_variable_rate_file_of_the_small_preset_ships():
     assert len(small) == 1 and small[0]["variable_rate"] and sorted(small[0]["reference_per_quality"]) == list("123456")
     assert [p.name for p in shipped_checkpoints("3dm-weconvene-small-vr")] == ["3dm-weconvene-small-vr.safetensors"]
     retired = json.loads((WEIGHTS_DIR / "manifest.json").read_text())["retired_checkpoints"]
-    assert sorted(e["quality"] for e in retired.values()) == [1, 2, 3, 4]  # the four files it replaced stay recorded
+    fixed = [e for e in retired.values() if not e.get("variable_rate")]
+    assert sorted(e["quality"] for e in fixed) == [1, 2, 3, 4]  # the four files it replaced stay recorded
+    earlier = [name for name, e in retired.items() if e.get("variable_rate")]  # and the weights it replaced
+    assert all(name.startswith("3dm-weconvene-small-vr.safetensors @3dm-weconvene-small-vr@") for name in earlier)
+    assert small[0]["model_id"] not in {e["model_id"] for e in retired.values()}
     for q in (1, 2.5, 6):  # the fixed-rate name is served by the variable-rate file
         model = load_model(name="3dm-weconvene-small", quality=q)
         assert model.model_id == small[0]["model_id"] and model.quality == q

@@ -9,7 +9,8 @@ that produced it (each run's exact command, device, steps, seconds, crop, batch,
 validation metrics; oldest first, read from the ``init`` lineage stored in the checkpoint), the
 training data (the collector's provenance summary) and reference metrics of one bundled image
 (``skimage.data.chelsea()``) really coded and decoded with it, which ``tests/test_lic_shipped.py``
-checks. ``--retire`` keeps the records of files that no longer ship under ``retired_checkpoints``.
+checks. ``--retire`` keeps the records of files that no longer ship under ``retired_checkpoints``
+(a file replaced under the same name by other weights as ``"<name> @<its model id>"``).
 A variable-rate checkpoint (one file for every quality) has ``"variable_rate": true`` and
 reference metrics at each of the integer qualities 1..6 under ``reference_per_quality``.
 
@@ -162,8 +163,12 @@ def main() -> int:
                 "data": data_summary(Path(args.data)), "checkpoints": entries}
     if args.retire and Path(args.out).is_file():  # the replaced files' records stay in the manifest
         old = json.loads(Path(args.out).read_text())
+        # a file no longer shipped keeps its name; one replaced under the same name by other weights is
+        # kept as "<name> @<its model id>"
         retired = {**old.get("retired_checkpoints", {}),
-                   **{f: {**e, "data": old["data"]} for f, e in old["checkpoints"].items() if f not in entries}}
+                   **{(f if f not in entries else f"{f} @{e['model_id']}"): {**e, "data": old["data"]}
+                      for f, e in old["checkpoints"].items()
+                      if f not in entries or e["sha256"] != entries[f]["sha256"]}}
         manifest |= {"retired_checkpoints": retired, "unshipped_runs": old.get("unshipped_runs", [])}
     write_atomic(args.out, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode(), force=args.force)
     print(f"wrote {args.out}", file=sys.stderr)
