@@ -199,7 +199,7 @@ def _call(op: str, a: Tensor, b: Tensor | None, outs: tuple[Tensor, ...], planes
         planes, size[0], size[1], n, parity, coef, two_taps, int(mode == "periodization"), low, high, threads,
     )
     if rc != 0:
-        raise MemoryError(f"native {op} of {planes} planes of {size} ran out of memory")
+        raise MemoryError(f"native {op} of {planes} planes of {size}: the kernel could not allocate its work space")
 
 
 def _band_shape(size: tuple[int, int]) -> tuple[int, int]:
