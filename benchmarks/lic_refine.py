@@ -59,6 +59,11 @@ def classic_deltas(photos: dict[str, np.ndarray], records: list[dict]) -> dict[t
 from integrations.lic.refine import compress_refined  # noqa: E402
 
 
+def _versus_cells(deltas: dict[str, float | None]) -> str:
+    """The table cells of one record's :func:`classic_deltas`."""
+    return "".join(" n/a |" if deltas[label] is None else f" {deltas[label]:+.2f} |" for label, _ in VERSUS)
+
+
 def per_image_table(results: dict, limit: int) -> str:
     """Markdown table: each image of an evaluation results JSON at each quality against the classic
     codecs at the same rate (as :func:`classic_deltas`)."""
@@ -70,7 +75,7 @@ def per_image_table(results: dict, limit: int) -> str:
     for r in sorted(records, key=lambda r: (r["quality"], r["image"])):
         d = deltas[(r["quality"], r["image"], 0)]
         lines.append(f"| q{r['quality']} | {r['image']} | {r['bpp']:.4f} | {r['psnr']:.2f} |"
-                     + "".join(" n/a |" if d[label] is None else f" {d[label]:+.2f} |" for label, _ in VERSUS))
+                     + _versus_cells(d))
     return "\n".join(lines)
 
 
@@ -88,7 +93,7 @@ def summary(records: list[dict], versus: dict | None = None) -> str:
         cells = ""
         if versus:
             d = versus[(r["quality"], r["image"], r["steps"])]
-            cells = "".join(" n/a |" if d[label] is None else f" {d[label]:+.2f} |" for label, _ in VERSUS)
+            cells = _versus_cells(d)
         lines.append(f"| q{r['quality']} | {r['image']} | {r['steps']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {delta} "
                      f"| {r['encode_seconds']} | {r['bit_exact']} |" + cells)
     return "\n".join(lines)

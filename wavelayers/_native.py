@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ._lifting import LIFTING_MODES, SCHEMES
+from ._lifting import SCHEMES, lifting_supported
 
 __all__ = ["available", "status", "supports", "analysis2d", "synthesis2d"]
 
@@ -145,9 +145,9 @@ def supports(wavelet: str, mode: str, size: tuple[int, int], x: Tensor) -> bool:
     float32 / float64, outside autocast, ``torch.compile``, tracing and functorch transforms, for
     Haar / 5/3 / 9/7 in ``jpeg2000`` / ``periodization`` with both sides of at least 2 samples."""
     return (
-        wavelet in SCHEMES
-        and mode in LIFTING_MODES
-        and min(size) >= 2
+        not torch.compiler.is_compiling()
+        and lifting_supported(wavelet, mode, size[0])
+        and lifting_supported(wavelet, mode, size[1])
         and x.device.type == "cpu"
         and x.dtype in _DTYPES
         and x.layout == torch.strided

@@ -538,7 +538,7 @@ def native_level_operator(wavelet: str, mode: str, size: tuple[int, int], x: tor
     First in the rule (docs/design.md, "Transform backends"): one C pass per plane beats the
     matrices' two GEMMs per axis from planes of ``NATIVE_MIN_PIXELS`` up (2-6x at 32x32 and above);
     on smaller planes ``"auto"`` keeps the matrices (batched tiny GEMMs win there), ``"native"`` does not."""
-    if _preference not in ("auto", "native") or torch.compiler.is_compiling():
+    if _preference not in ("auto", "native"):
         return None
     if _preference == "auto" and size[0] * size[1] < NATIVE_MIN_PIXELS:
         return None

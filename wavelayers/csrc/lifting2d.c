@@ -62,6 +62,11 @@ static inline int64_t rows_of(const axis_ctx *ah, int hb) {
     return hb == 0 ? ah->m : ((ah->n & 1) && ah->pads ? ah->m : ah->n / 2);
 }
 
+/* Band rows of parity hb that synthesis writes back into the plane (the padded row is cropped). */
+static inline int64_t rows_kept(const axis_ctx *ah, int hb) {
+    return hb == 0 ? ah->m : ah->n / 2;
+}
+
 #define REAL float
 #define SFX(name) name##_f32
 #include "lifting2d_impl.h"

@@ -207,7 +207,7 @@ static void SFX(synthesis_plane)(const REAL *restrict ll, const REAL *restrict h
     }
     for (int hb = 0; hb < 2; ++hb) {
         REAL *e = B[hb], *o = B[2 + hb];
-        int64_t R = hb == 0 ? mh : H / 2; /* the rows that reach the output */
+        int64_t R = rows_kept(ah, hb);
         if (aw->zeroes)
             for (int64_t r = 0; r < R; ++r) o[r * L + mw - 1] = 0;
         SFX(lift)(e, mw, o, aw->p_synthesis, R, L, 1, x, 1, 0);
@@ -239,7 +239,7 @@ static void SFX(synthesis_plane_adjoint)(const REAL *restrict gin, REAL *restric
     }
     for (int hb = 0; hb < 2; ++hb) {
         REAL *e = B[hb], *o = B[2 + hb];
-        int64_t R = hb == 0 ? mh : H / 2;
+        int64_t R = rows_kept(ah, hb);
         SFX(lift)(e, mw, o, aw->p_synthesis, R, L, 1, x, 1, 1);
         if (aw->ignores)
             for (int64_t r = 0; r < R; ++r) o[r * L + mw - 1] = 0;
