@@ -57,3 +57,22 @@ def test_bench_formulations_quick(tmp_path: Path) -> None:
     names = [r["formulation"] for r in results["rows"]]
     assert names[0] == "clone" and "dense GEMM, W (matrix backend)" in names and "lifting steps, H (lifting backend)" in names
     assert results["rows"][0]["x_clone"] == 1.0
+
+
+@pytest.mark.timeout(180)
+def test_lic_ceiling_reproduces_the_coded_point_and_orders_the_reconstructions(tmp_path: Path) -> None:
+    """The ``coded`` column is the forward pass the codec trains on; plain rounding without the
+    entropy model's means must not beat the continuous latents at the lowest quality."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import lic_ceiling
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    out = tmp_path / "ceiling.json"
+    assert lic_ceiling.main(["--quality", "1", "6", "--limit", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["quality"], r["image"]) for r in rows] == [(1.0, "astronaut"), (6.0, "astronaut")]
+    low, high = rows
+    assert low["rounded"] < low["unquantised"]
+    assert 0.05 < low["bpp"] < high["bpp"] < 2.0
+    assert all(15 < r[k] < 50 for r in rows for k in lic_ceiling.KINDS)
