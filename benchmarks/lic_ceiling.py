@@ -27,6 +27,7 @@ from integrations.compression import metrics  # noqa: E402
 from integrations.compression.datasets import bundled_photos  # noqa: E402
 from integrations.compression.imageio import to_uint8  # noqa: E402
 from integrations.lic.codec import load_model  # noqa: E402
+from integrations.lic.loss import band_bpp  # noqa: E402
 
 KINDS = ("unquantised", "rounded", "coded")
 
@@ -45,8 +46,7 @@ def ceiling(model, image: np.ndarray, quality: float) -> dict[str, float]:
         "coded": out["x_hat"],
     }
     row = {kind: metrics.psnr(image, to_uint8(t.clamp(0, 1)[0])) for kind, t in images.items()}
-    bits = sum(float(-torch.log2(p).sum()) for p in out["likelihoods"].values())
-    row["bpp"] = bits / (H * W)
+    row["bpp"] = float(sum(band_bpp(out["likelihoods"], H * W).values()))
     return row
 
 

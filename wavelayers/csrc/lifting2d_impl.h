@@ -391,20 +391,22 @@ static void SFX(synthesis_plane)(const REAL *restrict ll, const REAL *restrict h
     REAL *B[4];
     const REAL *src[4] = {ll, highs, highs + mh * mw, highs + 2 * mh * mw};
     for (int b = 0; b < 4; ++b) B[b] = WORK_BAND(t, b, g);
-    if (SFX(fuses_h)(ah, x) && 4 * mh * mw * (int64_t)sizeof(REAL) <= FUSED_COPY_BYTES) {
+    int fused = SFX(fuses_h)(ah, x);
+    if (fused && 4 * mh * mw * (int64_t)sizeof(REAL) <= FUSED_COPY_BYTES) {
         /* a small plane (the next one is prefetched): the copy in, scaling and H steps in one pass */
         for (int wb = 0; wb < 2; ++wb)
             SFX(lift_h)(src[wb * 2], src[wb * 2 + 1], mw, B[wb * 2], B[wb * 2 + 1], L, mh, mw, x, 1,
                         (REAL)(1.0 / g->band_scale[wb * 2]), (REAL)(1.0 / g->band_scale[wb * 2 + 1]), 1, 1);
-    } else if (SFX(fuses_h)(ah, x)) {
-        /* a large one streams in row by row first (walking columns down rows of memory is slower) */
-        for (int b = 0; b < 4; ++b) SFX(copy_rows)(B[b], L, src[b], mw, mh, mw, (REAL)(1.0 / g->band_scale[b]));
-        for (int wb = 0; wb < 2; ++wb)
-            SFX(lift_h)(B[wb * 2], B[wb * 2 + 1], L, B[wb * 2], B[wb * 2 + 1], L, mh, mw, x, 1, 1, 1, 1, 1);
     } else {
+        /* the bands copied in row by row first (for a large plane faster than walking columns down
+         * rows of memory), then lifted along H in place */
         for (int b = 0; b < 4; ++b) SFX(copy_rows)(B[b], L, src[b], mw, mh, mw, (REAL)(1.0 / g->band_scale[b]));
         for (int wb = 0; wb < 2; ++wb) {
             REAL *e = B[wb * 2], *o = B[wb * 2 + 1];
+            if (fused) {
+                SFX(lift_h)(e, o, L, e, o, L, mh, mw, x, 1, 1, 1, 1, 1);
+                continue;
+            }
             if (ah->zeroes) memset(o + (mh - 1) * L, 0, (size_t)mw * sizeof(REAL));
             SFX(lift)(e, mh, o, ah->p_synthesis, 1, mh, L, x, 1, 0);
         }
