@@ -69,7 +69,15 @@ static inline int64_t rows_kept(const axis_ctx *ah, int hb) {
 
 #define REAL float
 #define SFX(name) name##_f32
+/* the W rows in registers where 8-lane shuffles are single instructions (elsewhere GCC spells them
+ * out lane by lane: slower than the flat passes) */
+#if defined(__AVX2__)
+#define FUSE_W 1
+#else
+#define FUSE_W 0
+#endif
 #include "lifting2d_impl.h"
+#undef FUSE_W
 #undef REAL
 #undef SFX
 #undef BAND_STRIDE
@@ -77,7 +85,9 @@ static inline int64_t rows_kept(const axis_ctx *ah, int hb) {
 
 #define REAL double
 #define SFX(name) name##_f64
+#define FUSE_W 0
 #include "lifting2d_impl.h"
+#undef FUSE_W
 #undef REAL
 #undef SFX
 #undef BAND_STRIDE

@@ -284,6 +284,138 @@ static void SFX(lift_h)(const REAL *se, const REAL *so, int64_t ss, REAL *de, RE
 #undef RUN
 }
 
+#if FUSE_W
+/* ---- fused lifting along W (float32, 8 lanes) -----------------------------------------------
+ * The 5/3 and 9/7 steps along W of an even-width row under JPEG 2000's rule, in registers: the row is
+ * split into even and odd samples 8 at a time by two shuffles, every step takes its neighbour one
+ * sample over from the next (predict) or previous (update) vector by a shuffle of two vectors, and
+ * step s runs one vector behind step s - 1, so a row is read once and its two band rows written once.
+ * Mirrors as stencil(): e[m] is e[m - 1] and o[-1] is o[0]. Needs m = W / 2 a multiple of 8. */
+#if defined(__clang__)
+#define WSHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+typedef int wl_mask8 __attribute__((vector_size(32)));
+#define WSHUF(a, b, ...) __builtin_shuffle(a, b, (wl_mask8){__VA_ARGS__})
+#endif
+typedef SFX(vec) wl_vec8;
+#define W_EVEN(a, b) WSHUF(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define W_ODD(a, b) WSHUF(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
+#define W_NEXT(x, y) WSHUF(x, y, 1, 2, 3, 4, 5, 6, 7, 8)     /* x[1..7], y[0] */
+#define W_PREV(x, y) WSHUF(x, y, 7, 8, 9, 10, 11, 12, 13, 14) /* x[7], y[0..6] */
+#define W_LAST(x) WSHUF(x, x, 1, 2, 3, 4, 5, 6, 7, 7)        /* x[1..7], x[7]: e[m] = e[m - 1] */
+#define W_FIRST(x) WSHUF(x, x, 0, 0, 1, 2, 3, 4, 5, 6)       /* x[0], x[0..6]: o[-1] = o[0] */
+
+/* Analysis of one row: x (2m samples) -> e (low, m), o (high, m); k: the step coefficients. */
+static void wl_wfwd(const float *restrict x, float *restrict e, float *restrict o, int64_t m, int n_steps,
+                    const float *k) {
+    int64_t n = m / 8;
+    wl_vec8 a = (wl_vec8){0} + k[0], b = (wl_vec8){0} + k[1];
+    wl_vec8 E = W_EVEN(SFX(vload)(x), SFX(vload)(x + 8)), O = W_ODD(SFX(vload)(x), SFX(vload)(x + 8));
+    if (n_steps == 2) {
+        wl_vec8 O1p = {0};
+        for (int64_t t = 0; t < n; ++t) {
+            wl_vec8 En = E, On = O, nxt;
+            if (t + 1 < n) {
+                wl_vec8 A = SFX(vload)(x + 16 * t + 16), B = SFX(vload)(x + 16 * t + 24);
+                En = W_EVEN(A, B); On = W_ODD(A, B); nxt = W_NEXT(E, En);
+            } else {
+                nxt = W_LAST(E);
+            }
+            wl_vec8 O1 = O + a * (E + nxt);
+            wl_vec8 E2 = E + b * ((t ? W_PREV(O1p, O1) : W_FIRST(O1)) + O1);
+            SFX(vstore)(e + 8 * t, E2);
+            SFX(vstore)(o + 8 * t, O1);
+            O1p = O1; E = En; O = On;
+        }
+        return;
+    }
+    wl_vec8 c = (wl_vec8){0} + k[2], d = (wl_vec8){0} + k[3];
+    wl_vec8 O1p = {0}, E2p = {0}, O3p = {0};
+    for (int64_t t = 0; t < n; ++t) {
+        wl_vec8 En = E, On = O, nxt;
+        if (t + 1 < n) {
+            wl_vec8 A = SFX(vload)(x + 16 * t + 16), B = SFX(vload)(x + 16 * t + 24);
+            En = W_EVEN(A, B); On = W_ODD(A, B); nxt = W_NEXT(E, En);
+        } else {
+            nxt = W_LAST(E);
+        }
+        wl_vec8 O1 = O + a * (E + nxt);
+        wl_vec8 E2 = E + b * ((t ? W_PREV(O1p, O1) : W_FIRST(O1)) + O1);
+        if (t) { /* vector t - 1 is complete */
+            wl_vec8 O3 = O1p + c * (E2p + W_NEXT(E2p, E2));
+            wl_vec8 E4 = E2p + d * ((t > 1 ? W_PREV(O3p, O3) : W_FIRST(O3)) + O3);
+            SFX(vstore)(e + 8 * (t - 1), E4);
+            SFX(vstore)(o + 8 * (t - 1), O3);
+            O3p = O3;
+        }
+        O1p = O1; E2p = E2; E = En; O = On;
+    }
+    wl_vec8 O3 = O1p + c * (E2p + W_LAST(E2p));
+    wl_vec8 E4 = E2p + d * ((n > 1 ? W_PREV(O3p, O3) : W_FIRST(O3)) + O3);
+    SFX(vstore)(e + 8 * (n - 1), E4);
+    SFX(vstore)(o + 8 * (n - 1), O3);
+}
+
+/* Synthesis of one row: e (low, m), o (high, m) -> x (2m samples); k: the steps to run, in order,
+ * already negated (update first). */
+static void wl_winv(const float *restrict e, const float *restrict o, float *restrict x, int64_t m, int n_steps,
+                    const float *k) {
+    int64_t n = m / 8;
+#define W_STORE(t, Ev, Ov)                                                                            \
+    do {                                                                                              \
+        SFX(vstore)(x + 16 * (t), WSHUF(Ev, Ov, 0, 8, 1, 9, 2, 10, 3, 11));                            \
+        SFX(vstore)(x + 16 * (t) + 8, WSHUF(Ev, Ov, 4, 12, 5, 13, 6, 14, 7, 15));                      \
+    } while (0)
+    wl_vec8 a = (wl_vec8){0} + k[0], b = (wl_vec8){0} + k[1];
+    if (n_steps == 2) { /* E1_t needs O_{t-1}, O_t; O1_{t-1} needs E1_{t-1}, E1_t */
+        wl_vec8 Op = {0}, E1p = {0};
+        for (int64_t t = 0; t < n; ++t) {
+            wl_vec8 E = SFX(vload)(e + 8 * t), O = SFX(vload)(o + 8 * t);
+            wl_vec8 E1 = E + a * ((t ? W_PREV(Op, O) : W_FIRST(O)) + O);
+            if (t) W_STORE(t - 1, E1p, Op + b * (E1p + W_NEXT(E1p, E1)));
+            Op = O; E1p = E1;
+        }
+        W_STORE(n - 1, E1p, Op + b * (E1p + W_LAST(E1p)));
+        return;
+    }
+    /* E1_t (O_{t-1}, O_t), O1_{t-1} (E1_{t-1}, E1_t), E2_{t-1} (O1_{t-2}, O1_{t-1}),
+     * O2_{t-2} (E2_{t-2}, E2_{t-1}) */
+    wl_vec8 c = (wl_vec8){0} + k[2], d = (wl_vec8){0} + k[3];
+    wl_vec8 Op = {0}, E1p = {0}, O1pp = {0}, E2p = {0};
+    for (int64_t t = 0; t < n; ++t) {
+        wl_vec8 E = SFX(vload)(e + 8 * t), O = SFX(vload)(o + 8 * t);
+        wl_vec8 E1 = E + a * ((t ? W_PREV(Op, O) : W_FIRST(O)) + O);
+        if (t) {
+            wl_vec8 O1 = Op + b * (E1p + W_NEXT(E1p, E1));                       /* O1_{t-1} */
+            wl_vec8 E2 = E1p + c * ((t > 1 ? W_PREV(O1pp, O1) : W_FIRST(O1)) + O1); /* E2_{t-1} */
+            if (t > 1) W_STORE(t - 2, E2p, O1pp + d * (E2p + W_NEXT(E2p, E2)));
+            O1pp = O1; E2p = E2;
+        }
+        Op = O; E1p = E1;
+    }
+    /* the last O1 and E2 (t = n - 1), then the last two outputs */
+    wl_vec8 O1 = Op + b * (E1p + W_LAST(E1p));
+    wl_vec8 E2 = E1p + c * ((n > 1 ? W_PREV(O1pp, O1) : W_FIRST(O1)) + O1);
+    if (n > 1) W_STORE(n - 2, E2p, O1pp + d * (E2p + W_NEXT(E2p, E2)));
+    W_STORE(n - 1, E2, O1 + d * (E2 + W_LAST(E2)));
+#undef W_STORE
+}
+
+/* The step coefficients of wl_wfwd (the analysis steps in order) or wl_winv (the analysis steps
+ * backwards, negated). */
+static void wl_wcoefs(const lift_ctx *x, int inverse, float *k) {
+    int n = x->n_steps;
+    for (int i = 0; i < n; ++i) k[i] = (float)(inverse ? -x->coef[n - 1 - i] : x->coef[i]);
+}
+
+#endif
+
+/* Whether the W steps of a row run in registers (wl_wfwd / wl_winv): as fuses_h(), float32, and a band
+ * row of a multiple of 8 samples. */
+static inline int SFX(fuses_w)(const axis_ctx *aw, const lift_ctx *x) {
+    return FUSE_W && aw->m % 8 == 0 && SFX(fuses_h)(aw, x);
+}
+
 /* ---- whole planes -------------------------------------------------------------------------- */
 
 /* Split a row (W samples) into even e and odd o samples (mw each; o[mw - 1] only when it pads). */
@@ -318,15 +450,26 @@ static void SFX(analysis_plane)(const REAL *restrict xin, REAL *restrict out, co
     int64_t H = ah->n, W = aw->n, mh = ah->m, mw = aw->m, L = mw + 2;
     REAL *B[4];
     for (int b = 0; b < 4; ++b) B[b] = WORK_BAND(t, b, g);
+    int fused_w = SFX(fuses_w)(aw, x);
+#if FUSE_W
+    float k[4];
+    wl_wcoefs(x, 0, k);
+#endif
     for (int64_t r = 0; r < H; ++r) {
         int64_t hb = r & 1, hr = r >> 1;
+#if FUSE_W
+        if (fused_w) {
+            wl_wfwd(xin + r * W, B[hb] + hr * L, B[2 + hb] + hr * L, mw, x->n_steps, k);
+            continue;
+        }
+#endif
         SFX(split_row)(xin + r * W, B[hb] + hr * L, B[2 + hb] + hr * L, aw);
     }
     if ((H & 1) && ah->pads) { /* odd H: the last row is also the (padded) last odd row */
         memcpy(B[1] + (mh - 1) * L, B[0] + (mh - 1) * L, (size_t)mw * sizeof(REAL));
         memcpy(B[3] + (mh - 1) * L, B[2] + (mh - 1) * L, (size_t)mw * sizeof(REAL));
     }
-    for (int hb = 0; hb < 2; ++hb) {
+    for (int hb = 0; hb < 2 && !fused_w; ++hb) {
         REAL *e = B[hb], *o = B[2 + hb];
         int64_t R = rows_of(ah, hb);
         SFX(lift)(e, mw, o, aw->p_analysis, R, L, 1, x, 0, 0);
@@ -393,7 +536,7 @@ static void SFX(synthesis_plane)(const REAL *restrict ll, const REAL *restrict h
     for (int b = 0; b < 4; ++b) B[b] = WORK_BAND(t, b, g);
     int fused = SFX(fuses_h)(ah, x);
     if (fused && 4 * mh * mw * (int64_t)sizeof(REAL) <= FUSED_COPY_BYTES) {
-        /* a small plane (the next one is prefetched): the copy in, scaling and H steps in one pass */
+        /* a small plane: the copy in, scaling and H steps in one pass */
         for (int wb = 0; wb < 2; ++wb)
             SFX(lift_h)(src[wb * 2], src[wb * 2 + 1], mw, B[wb * 2], B[wb * 2 + 1], L, mh, mw, x, 1,
                         (REAL)(1.0 / g->band_scale[wb * 2]), (REAL)(1.0 / g->band_scale[wb * 2 + 1]), 1, 1);
@@ -411,6 +554,15 @@ static void SFX(synthesis_plane)(const REAL *restrict ll, const REAL *restrict h
             SFX(lift)(e, mh, o, ah->p_synthesis, 1, mh, L, x, 1, 0);
         }
     }
+#if FUSE_W
+    if (SFX(fuses_w)(aw, x)) { /* the W steps and the merge of each row in one pass */
+        float k[4];
+        wl_wcoefs(x, 1, k);
+        for (int64_t r = 0; r < H; ++r)
+            wl_winv(B[r & 1] + (r >> 1) * L, B[2 + (r & 1)] + (r >> 1) * L, xout + r * aw->n, mw, x->n_steps, k);
+        return;
+    }
+#endif
     for (int hb = 0; hb < 2; ++hb) {
         REAL *e = B[hb], *o = B[2 + hb];
         int64_t R = rows_kept(ah, hb);
@@ -477,14 +629,7 @@ static void *SFX(run_job)(void *arg) {
     int64_t hw = g->h.n * g->w.n, band = g->h.m * g->w.m;
     REAL *work = (REAL *)malloc((size_t)(4 * BAND_STRIDE(g->h.m, g->w.m + 2)) * sizeof(REAL));
     if (!work) return (void *)1;
-    int64_t a_size = j->op == 1 ? 4 * band : (j->op == 2 ? band : hw);
-    int64_t c_size = j->op == 0 ? 4 * band : (j->op == 3 ? band : hw);
     for (int64_t i = j->first; i < j->last; ++i) {
-        if (i + 1 < j->last) { /* the next plane's memory streams in while this one is computed */
-            for (int64_t q = 0; q < a_size; q += 64 / sizeof(REAL))
-                __builtin_prefetch(j->a + (i + 1) * j->a_stride + q, 0, 3);
-            for (int64_t q = 0; q < c_size; q += 64 / sizeof(REAL)) __builtin_prefetch(j->c + (i + 1) * c_size + q, 1, 3);
-        }
         const REAL *a = j->a + i * j->a_stride, *b = j->b ? j->b + i * j->b_stride : NULL;
         switch (j->op) {
         case 0: SFX(analysis_plane)(a, j->c + i * 4 * band, g, work); break;
