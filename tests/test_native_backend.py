@@ -86,6 +86,32 @@ def test_fused_w_rows_equal_the_exact_matrices(wavelet: str, size: tuple[int, in
     torch.testing.assert_close(got_rebuilt.double(), rebuilt, rtol=0, atol=2e-5)
 
 
+def _vjps(x: torch.Tensor, c: tuple, size: tuple[int, int], wavelet: str) -> tuple[torch.Tensor, ...]:
+    """Aᵀ c (the gradient of dwt2d) and Sᵀ x (of idwt2d) by autograd."""
+    v = x.clone().requires_grad_()
+    ll, (h,) = dwt2d(v, wavelet, mode="jpeg2000")
+    (g_x,) = torch.autograd.grad((ll, h), v, c)
+    a, b = (t.clone().requires_grad_() for t in c)
+    g_ll, g_h = torch.autograd.grad(idwt2d(a, [b], wavelet, mode="jpeg2000", size=size), (a, b), x)
+    return g_x, g_ll, g_h
+
+
+@pytest.mark.parametrize("wavelet", ["bior2.2", "bior4.4"])
+@pytest.mark.parametrize("size", [(6, 16), (7, 32), (2, 48), (9, 80)])
+def test_fused_w_rows_backward_equals_the_exact_matrices(wavelet: str, size: tuple[int, int]) -> None:
+    """The transposed W steps in registers (float32, both ends of the row) against the matrices' exact
+    backward in float64."""
+    x = torch.randn(3, *size, dtype=torch.float64)
+    with use_backend("matrix"):
+        ll, (h,) = dwt2d(x, wavelet, mode="jpeg2000")
+        c = (torch.randn_like(ll), torch.randn_like(h))
+        expected = _vjps(x, c, size, wavelet)
+    with use_backend("native"):
+        got = _vjps(x.float(), tuple(t.float() for t in c), size, wavelet)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g.double(), e, rtol=0, atol=2e-5)
+
+
 @pytest.mark.parametrize("wavelet", WAVELETS)
 @pytest.mark.parametrize("size", [(4, 6), (5, 7), (9, 4)])
 def test_native_periodization_equals_pywt(wavelet: str, size: tuple[int, int], rng: np.random.Generator) -> None:

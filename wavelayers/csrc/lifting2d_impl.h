@@ -290,7 +290,15 @@ static void SFX(lift_h)(const REAL *se, const REAL *so, int64_t ss, REAL *de, RE
  * split into even and odd samples 8 at a time by two shuffles, every step takes its neighbour one
  * sample over from the next (predict) or previous (update) vector by a shuffle of two vectors, and
  * step s runs one vector behind step s - 1, so a row is read once and its two band rows written once.
- * Mirrors as stencil(): e[m] is e[m - 1] and o[-1] is o[0]. Needs m = W / 2 a multiple of 8. */
+ * Needs m = W / 2 a multiple of 8.
+ *
+ * A step is "predict-like" (o += c (e[k] + e[k + 1])) or "update-like" (e += c (o[k - 1] + o[k])).
+ * The analysis runs P, U, (P, U); the synthesis U, P, (U, P) with the coefficients backwards,
+ * negated. Their transposes (autograd's backward) are lifting steps of the same two kinds: the
+ * transpose of an update is predict-like, of a predict update-like, in reverse order; only the ends
+ * differ. Forward steps mirror (e[m] is e[m - 1], o[-1] is o[0], as stencil()); transposed ones read 0
+ * past the end and add the mirrored sample's term back at the first (predict-like) or last
+ * (update-like) sample, as stencil() with zero = 1 and wrapped_terms() do. */
 #if defined(__clang__)
 #define WSHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
 #else
@@ -302,115 +310,137 @@ typedef SFX(vec) wl_vec8;
 #define W_ODD(a, b) WSHUF(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
 #define W_NEXT(x, y) WSHUF(x, y, 1, 2, 3, 4, 5, 6, 7, 8)     /* x[1..7], y[0] */
 #define W_PREV(x, y) WSHUF(x, y, 7, 8, 9, 10, 11, 12, 13, 14) /* x[7], y[0..6] */
-#define W_LAST(x) WSHUF(x, x, 1, 2, 3, 4, 5, 6, 7, 7)        /* x[1..7], x[7]: e[m] = e[m - 1] */
-#define W_FIRST(x) WSHUF(x, x, 0, 0, 1, 2, 3, 4, 5, 6)       /* x[0], x[0..6]: o[-1] = o[0] */
+#define W_INLINE static inline __attribute__((always_inline))
 
-/* Analysis of one row: x (2m samples) -> e (low, m), o (high, m); k: the step coefficients. */
-static void wl_wfwd(const float *restrict x, float *restrict e, float *restrict o, int64_t m, int n_steps,
-                    const float *k) {
-    int64_t n = m / 8;
-    wl_vec8 a = (wl_vec8){0} + k[0], b = (wl_vec8){0} + k[1];
-    wl_vec8 E = W_EVEN(SFX(vload)(x), SFX(vload)(x + 8)), O = W_ODD(SFX(vload)(x), SFX(vload)(x + 8));
-    if (n_steps == 2) {
-        wl_vec8 O1p = {0};
-        for (int64_t t = 0; t < n; ++t) {
-            wl_vec8 En = E, On = O, nxt;
-            if (t + 1 < n) {
-                wl_vec8 A = SFX(vload)(x + 16 * t + 16), B = SFX(vload)(x + 16 * t + 24);
-                En = W_EVEN(A, B); On = W_ODD(A, B); nxt = W_NEXT(E, En);
-            } else {
-                nxt = W_LAST(E);
-            }
-            wl_vec8 O1 = O + a * (E + nxt);
-            wl_vec8 E2 = E + b * ((t ? W_PREV(O1p, O1) : W_FIRST(O1)) + O1);
-            SFX(vstore)(e + 8 * t, E2);
-            SFX(vstore)(o + 8 * t, O1);
-            O1p = O1; E = En; O = On;
-        }
+/* Row layouts: interleaved (x, 2m samples) or split (e and o, m each). */
+W_INLINE void wl_wload(const float *x, const float *e, const float *o, int split, int64_t t, wl_vec8 *E,
+                       wl_vec8 *O) {
+    if (split) {
+        *E = SFX(vload)(e + 8 * t);
+        *O = SFX(vload)(o + 8 * t);
         return;
     }
-    wl_vec8 c = (wl_vec8){0} + k[2], d = (wl_vec8){0} + k[3];
-    wl_vec8 O1p = {0}, E2p = {0}, O3p = {0};
+    wl_vec8 a = SFX(vload)(x + 16 * t), b = SFX(vload)(x + 16 * t + 8);
+    *E = W_EVEN(a, b);
+    *O = W_ODD(a, b);
+}
+W_INLINE void wl_wstore(float *x, float *e, float *o, int split, int64_t t, wl_vec8 E, wl_vec8 O) {
+    if (split) {
+        SFX(vstore)(e + 8 * t, E);
+        SFX(vstore)(o + 8 * t, O);
+        return;
+    }
+    SFX(vstore)(x + 16 * t, WSHUF(E, O, 0, 8, 1, 9, 2, 10, 3, 11));
+    SFX(vstore)(x + 16 * t + 8, WSHUF(E, O, 4, 12, 5, 13, 6, 14, 7, 15));
+}
+/* A predict-like step on vector t of n: O + c (E + the next vector shifted in). */
+W_INLINE wl_vec8 wl_wpredict(wl_vec8 O, wl_vec8 E, wl_vec8 En, wl_vec8 c, int64_t t, int64_t n, int adjoint) {
+    wl_vec8 z = {0};
+    wl_vec8 next = t + 1 < n ? W_NEXT(E, En) : adjoint ? W_NEXT(E, z) : WSHUF(E, E, 1, 2, 3, 4, 5, 6, 7, 7);
+    wl_vec8 r = O + c * (E + next);
+    if (adjoint && t == 0) r = WSHUF(r + c * E, r, 0, 9, 10, 11, 12, 13, 14, 15); /* o[0] += c e[0] */
+    return r;
+}
+/* An update-like step on vector t of n: E + c (the previous vector shifted in + O). */
+W_INLINE wl_vec8 wl_wupdate(wl_vec8 E, wl_vec8 Op, wl_vec8 O, wl_vec8 c, int64_t t, int64_t n, int adjoint) {
+    wl_vec8 z = {0};
+    wl_vec8 prev = t > 0 ? W_PREV(Op, O) : adjoint ? W_PREV(z, O) : WSHUF(O, O, 0, 0, 1, 2, 3, 4, 5, 6);
+    wl_vec8 r = E + c * (prev + O);
+    if (adjoint && t == n - 1) r = WSHUF(r, r + c * O, 0, 1, 2, 3, 4, 5, 6, 15); /* e[m-1] += c o[m-1] */
+    return r;
+}
+
+/* Steps predict-like first (k[0]), then update-like, ... (2 or 4 steps), vector s one behind s - 1:
+ * predict-like steps need the next vector of the step before, update-like ones the previous. */
+W_INLINE void wl_wrow_pu(const float *x, const float *ie, const float *io, int in_split, float *y, float *oe,
+                         float *oo, int out_split, int64_t m, int n_steps, const float *k, int adjoint) {
+    int64_t n = m / 8;
+    wl_vec8 z = {0}, a = z + k[0], b = z + k[1], c = z + k[2], d = z + k[3];
+    wl_vec8 E, O, En = z, On = z, O1p = z, E2p = z, O3p = z;
+    wl_wload(x, ie, io, in_split, 0, &E, &O);
     for (int64_t t = 0; t < n; ++t) {
-        wl_vec8 En = E, On = O, nxt;
-        if (t + 1 < n) {
-            wl_vec8 A = SFX(vload)(x + 16 * t + 16), B = SFX(vload)(x + 16 * t + 24);
-            En = W_EVEN(A, B); On = W_ODD(A, B); nxt = W_NEXT(E, En);
-        } else {
-            nxt = W_LAST(E);
-        }
-        wl_vec8 O1 = O + a * (E + nxt);
-        wl_vec8 E2 = E + b * ((t ? W_PREV(O1p, O1) : W_FIRST(O1)) + O1);
-        if (t) { /* vector t - 1 is complete */
-            wl_vec8 O3 = O1p + c * (E2p + W_NEXT(E2p, E2));
-            wl_vec8 E4 = E2p + d * ((t > 1 ? W_PREV(O3p, O3) : W_FIRST(O3)) + O3);
-            SFX(vstore)(e + 8 * (t - 1), E4);
-            SFX(vstore)(o + 8 * (t - 1), O3);
+        if (t + 1 < n) wl_wload(x, ie, io, in_split, t + 1, &En, &On);
+        wl_vec8 O1 = wl_wpredict(O, E, En, a, t, n, adjoint);
+        wl_vec8 E2 = wl_wupdate(E, O1p, O1, b, t, n, adjoint);
+        if (n_steps == 2) {
+            wl_wstore(y, oe, oo, out_split, t, E2, O1);
+        } else if (t > 0) { /* vector t - 1 is complete */
+            wl_vec8 O3 = wl_wpredict(O1p, E2p, E2, c, t - 1, n, adjoint);
+            wl_wstore(y, oe, oo, out_split, t - 1, wl_wupdate(E2p, O3p, O3, d, t - 1, n, adjoint), O3);
             O3p = O3;
         }
         O1p = O1; E2p = E2; E = En; O = On;
     }
-    wl_vec8 O3 = O1p + c * (E2p + W_LAST(E2p));
-    wl_vec8 E4 = E2p + d * ((n > 1 ? W_PREV(O3p, O3) : W_FIRST(O3)) + O3);
-    SFX(vstore)(e + 8 * (n - 1), E4);
-    SFX(vstore)(o + 8 * (n - 1), O3);
+    if (n_steps == 4) {
+        wl_vec8 O3 = wl_wpredict(O1p, E2p, z, c, n - 1, n, adjoint);
+        wl_wstore(y, oe, oo, out_split, n - 1, wl_wupdate(E2p, O3p, O3, d, n - 1, n, adjoint), O3);
+    }
 }
 
-/* Synthesis of one row: e (low, m), o (high, m) -> x (2m samples); k: the steps to run, in order,
- * already negated (update first). */
-static void wl_winv(const float *restrict e, const float *restrict o, float *restrict x, int64_t m, int n_steps,
-                    const float *k) {
+/* Steps update-like first (k[0]), then predict-like, ...: E1_t needs O_{t-1}, O_t; O1_{t-1} needs
+ * E1_{t-1}, E1_t; E2_{t-1} needs O1_{t-2}, O1_{t-1}; O2_{t-2} needs E2_{t-2}, E2_{t-1}. */
+W_INLINE void wl_wrow_up(const float *x, const float *ie, const float *io, int in_split, float *y, float *oe,
+                         float *oo, int out_split, int64_t m, int n_steps, const float *k, int adjoint) {
     int64_t n = m / 8;
-#define W_STORE(t, Ev, Ov)                                                                            \
-    do {                                                                                              \
-        SFX(vstore)(x + 16 * (t), WSHUF(Ev, Ov, 0, 8, 1, 9, 2, 10, 3, 11));                            \
-        SFX(vstore)(x + 16 * (t) + 8, WSHUF(Ev, Ov, 4, 12, 5, 13, 6, 14, 7, 15));                      \
-    } while (0)
-    wl_vec8 a = (wl_vec8){0} + k[0], b = (wl_vec8){0} + k[1];
-    if (n_steps == 2) { /* E1_t needs O_{t-1}, O_t; O1_{t-1} needs E1_{t-1}, E1_t */
-        wl_vec8 Op = {0}, E1p = {0};
-        for (int64_t t = 0; t < n; ++t) {
-            wl_vec8 E = SFX(vload)(e + 8 * t), O = SFX(vload)(o + 8 * t);
-            wl_vec8 E1 = E + a * ((t ? W_PREV(Op, O) : W_FIRST(O)) + O);
-            if (t) W_STORE(t - 1, E1p, Op + b * (E1p + W_NEXT(E1p, E1)));
-            Op = O; E1p = E1;
-        }
-        W_STORE(n - 1, E1p, Op + b * (E1p + W_LAST(E1p)));
-        return;
-    }
-    /* E1_t (O_{t-1}, O_t), O1_{t-1} (E1_{t-1}, E1_t), E2_{t-1} (O1_{t-2}, O1_{t-1}),
-     * O2_{t-2} (E2_{t-2}, E2_{t-1}) */
-    wl_vec8 c = (wl_vec8){0} + k[2], d = (wl_vec8){0} + k[3];
-    wl_vec8 Op = {0}, E1p = {0}, O1pp = {0}, E2p = {0};
+    wl_vec8 z = {0}, a = z + k[0], b = z + k[1], c = z + k[2], d = z + k[3];
+    wl_vec8 Op = z, E1p = z, O1p = z, E2p = z;
     for (int64_t t = 0; t < n; ++t) {
-        wl_vec8 E = SFX(vload)(e + 8 * t), O = SFX(vload)(o + 8 * t);
-        wl_vec8 E1 = E + a * ((t ? W_PREV(Op, O) : W_FIRST(O)) + O);
-        if (t) {
-            wl_vec8 O1 = Op + b * (E1p + W_NEXT(E1p, E1));                       /* O1_{t-1} */
-            wl_vec8 E2 = E1p + c * ((t > 1 ? W_PREV(O1pp, O1) : W_FIRST(O1)) + O1); /* E2_{t-1} */
-            if (t > 1) W_STORE(t - 2, E2p, O1pp + d * (E2p + W_NEXT(E2p, E2)));
-            O1pp = O1; E2p = E2;
+        wl_vec8 E, O;
+        wl_wload(x, ie, io, in_split, t, &E, &O);
+        wl_vec8 E1 = wl_wupdate(E, Op, O, a, t, n, adjoint);
+        if (t > 0) {
+            wl_vec8 O1 = wl_wpredict(Op, E1p, E1, b, t - 1, n, adjoint);
+            if (n_steps == 2) {
+                wl_wstore(y, oe, oo, out_split, t - 1, E1p, O1);
+            } else {
+                wl_vec8 E2 = wl_wupdate(E1p, O1p, O1, c, t - 1, n, adjoint);
+                if (t > 1) wl_wstore(y, oe, oo, out_split, t - 2, E2p, wl_wpredict(O1p, E2p, E2, d, t - 2, n, adjoint));
+                E2p = E2;
+            }
+            O1p = O1;
         }
         Op = O; E1p = E1;
     }
-    /* the last O1 and E2 (t = n - 1), then the last two outputs */
-    wl_vec8 O1 = Op + b * (E1p + W_LAST(E1p));
-    wl_vec8 E2 = E1p + c * ((n > 1 ? W_PREV(O1pp, O1) : W_FIRST(O1)) + O1);
-    if (n > 1) W_STORE(n - 2, E2p, O1pp + d * (E2p + W_NEXT(E2p, E2)));
-    W_STORE(n - 1, E2, O1 + d * (E2 + W_LAST(E2)));
-#undef W_STORE
+    wl_vec8 O1 = wl_wpredict(Op, E1p, z, b, n - 1, n, adjoint);
+    if (n_steps == 2) {
+        wl_wstore(y, oe, oo, out_split, n - 1, E1p, O1);
+        return;
+    }
+    wl_vec8 E2 = wl_wupdate(E1p, O1p, O1, c, n - 1, n, adjoint);
+    if (n > 1) wl_wstore(y, oe, oo, out_split, n - 2, E2p, wl_wpredict(O1p, E2p, E2, d, n - 2, n, adjoint));
+    wl_wstore(y, oe, oo, out_split, n - 1, E2, wl_wpredict(O1, E2, z, d, n - 1, n, adjoint));
 }
 
-/* The step coefficients of wl_wfwd (the analysis steps in order) or wl_winv (the analysis steps
- * backwards, negated). */
-static void wl_wcoefs(const lift_ctx *x, int inverse, float *k) {
+/* The W steps of one row: analysis (x -> e, o), synthesis (e, o -> x) and their transposes; k as
+ * wl_wcoefs() gives them. */
+static void wl_wanalysis(const float *restrict x, float *restrict e, float *restrict o, int64_t m, int n, const float *k) {
+    wl_wrow_pu(x, NULL, NULL, 0, NULL, e, o, 1, m, n, k, 0);
+}
+static void wl_wsynthesis(const float *restrict e, const float *restrict o, float *restrict x, int64_t m, int n,
+                          const float *k) {
+    wl_wrow_up(NULL, e, o, 1, x, NULL, NULL, 0, m, n, k, 0);
+}
+static void wl_wanalysis_t(const float *restrict e, const float *restrict o, float *restrict x, int64_t m, int n,
+                           const float *k) {
+    wl_wrow_pu(NULL, e, o, 1, x, NULL, NULL, 0, m, n, k, 1);
+}
+static void wl_wsynthesis_t(const float *restrict x, float *restrict e, float *restrict o, int64_t m, int n,
+                            const float *k) {
+    wl_wrow_up(x, NULL, NULL, 0, NULL, e, o, 1, m, n, k, 1);
+}
+
+/* The coefficients of op (0 analysis, 1 its transpose, 2 synthesis, 3 its transpose) in the order its
+ * row kernel runs them. */
+static void wl_wcoefs(const lift_ctx *x, int op, float *k) {
     int n = x->n_steps;
-    for (int i = 0; i < n; ++i) k[i] = (float)(inverse ? -x->coef[n - 1 - i] : x->coef[i]);
+    for (int i = 0; i < n; ++i) {
+        double forward = x->coef[i], backward = x->coef[n - 1 - i];
+        k[i] = (float)(op == 0 ? forward : op == 1 ? backward : op == 2 ? -backward : -forward);
+    }
 }
-
 #endif
 
-/* Whether the W steps of a row run in registers (wl_wfwd / wl_winv): as fuses_h(), float32, and a band
+/* Whether the W steps of a row run in registers (wl_wanalysis and the others): as fuses_h(), float32, and a band
  * row of a multiple of 8 samples. */
 static inline int SFX(fuses_w)(const axis_ctx *aw, const lift_ctx *x) {
     return FUSE_W && aw->m % 8 == 0 && SFX(fuses_h)(aw, x);
@@ -459,7 +489,7 @@ static void SFX(analysis_plane)(const REAL *restrict xin, REAL *restrict out, co
         int64_t hb = r & 1, hr = r >> 1;
 #if FUSE_W
         if (fused_w) {
-            wl_wfwd(xin + r * W, B[hb] + hr * L, B[2 + hb] + hr * L, mw, x->n_steps, k);
+            wl_wanalysis(xin + r * W, B[hb] + hr * L, B[2 + hb] + hr * L, mw, x->n_steps, k);
             continue;
         }
 #endif
@@ -506,6 +536,15 @@ static void SFX(analysis_plane_adjoint)(const REAL *restrict gin, REAL *restrict
             for (int64_t q = 0; q < mw; ++q) o[(mh - 2) * L + q] += o[(mh - 1) * L + q];
         SFX(lift)(e, mh, o, ah->p_analysis, 1, mh, L, x, 0, 1);
     }
+#if FUSE_W
+    if (SFX(fuses_w)(aw, x)) { /* the W steps and the merge of each row in one pass (ah->pads is 0) */
+        float k[4];
+        wl_wcoefs(x, 1, k);
+        for (int64_t r = 0; r < H; ++r)
+            wl_wanalysis_t(B[r & 1] + (r >> 1) * L, B[2 + (r & 1)] + (r >> 1) * L, xout + r * W, mw, x->n_steps, k);
+        return;
+    }
+#endif
     for (int hb = 0; hb < 2; ++hb) {
         REAL *e = B[hb], *o = B[2 + hb];
         int64_t R = rows_of(ah, hb);
@@ -557,9 +596,9 @@ static void SFX(synthesis_plane)(const REAL *restrict ll, const REAL *restrict h
 #if FUSE_W
     if (SFX(fuses_w)(aw, x)) { /* the W steps and the merge of each row in one pass */
         float k[4];
-        wl_wcoefs(x, 1, k);
+        wl_wcoefs(x, 2, k);
         for (int64_t r = 0; r < H; ++r)
-            wl_winv(B[r & 1] + (r >> 1) * L, B[2 + (r & 1)] + (r >> 1) * L, xout + r * aw->n, mw, x->n_steps, k);
+            wl_wsynthesis(B[r & 1] + (r >> 1) * L, B[2 + (r & 1)] + (r >> 1) * L, xout + r * aw->n, mw, x->n_steps, k);
         return;
     }
 #endif
@@ -584,6 +623,11 @@ static void SFX(synthesis_plane_adjoint)(const REAL *restrict gin, REAL *restric
     int64_t H = ah->n, W = aw->n, mh = ah->m, mw = aw->m, L = mw + 2;
     REAL *B[4];
     for (int b = 0; b < 4; ++b) B[b] = WORK_BAND(t, b, g);
+    int fused_w = SFX(fuses_w)(aw, x); /* the W steps of each row as it is split */
+#if FUSE_W
+    float k[4];
+    wl_wcoefs(x, 3, k);
+#endif
     for (int64_t r = 0; r < 2 * mh; ++r) {
         int64_t hb = r & 1, hr = r >> 1;
         REAL *e = B[hb] + hr * L, *o = B[2 + hb] + hr * L;
@@ -592,10 +636,16 @@ static void SFX(synthesis_plane_adjoint)(const REAL *restrict gin, REAL *restric
             memset(o, 0, (size_t)mw * sizeof(REAL));
             continue;
         }
+#if FUSE_W
+        if (fused_w) {
+            wl_wsynthesis_t(gin + r * W, e, o, mw, x->n_steps, k);
+            continue;
+        }
+#endif
         SFX(split_row)(gin + r * W, e, o, aw);
         if (W & 1) o[mw - 1] = 0; /* the cropped sample */
     }
-    for (int hb = 0; hb < 2; ++hb) {
+    for (int hb = 0; hb < 2 && !fused_w; ++hb) {
         REAL *e = B[hb], *o = B[2 + hb];
         int64_t R = rows_kept(ah, hb);
         SFX(lift)(e, mw, o, aw->p_synthesis, R, L, 1, x, 1, 1);
