@@ -199,20 +199,24 @@ def test_native_backward_passes_the_dot_product_test(wavelet: str, mode: str) ->
 
 
 def test_native_reads_strided_planes_without_a_copy_and_matches_contiguous() -> None:
-    """Level 2 reads LL planes that are views of the level-1 band stack; idwt2d reads detail bands that
-    are views too: the results equal those of contiguous copies."""
+    """Planes spaced apart (views into a larger tensor, as bands split from one stack are) are read in
+    place: the results equal those of contiguous copies; non-contiguous planes are copied."""
     x = torch.randn(2, 5, 24, 20)
+    stack = torch.randn(2, 5, 4, 12, 10)
+    ll, highs = stack[:, :, 0], stack[:, :, 1:]  # planes 4 apart
+    spaced = torch.randn(2, 5, 2, 24, 20)[:, :, 0]
+    assert not highs.is_contiguous() and not spaced.is_contiguous()
     with use_backend("native"):
-        coeffs = dwt2d(x, "bior4.4", levels=2)
-        assert not coeffs.highs[0].is_contiguous()
-        contiguous = [h.contiguous() for h in coeffs.highs]
-        a = idwt2d(coeffs)
-        b = idwt2d(coeffs.ll.contiguous(), contiguous, "bior4.4", size=(24, 20))
+        a = idwt2d(ll, [highs], "bior4.4", size=(24, 20))
+        b = idwt2d(ll.contiguous(), [highs.contiguous()], "bior4.4", size=(24, 20))
+        c = dwt2d(spaced, "bior4.4")
+        d = dwt2d(spaced.contiguous(), "bior4.4")
         view = x.transpose(-1, -2).contiguous().transpose(-1, -2)  # non-contiguous planes: copied
-        c = dwt2d(view, "bior4.4")
-        d = dwt2d(x, "bior4.4")
+        e = dwt2d(view, "bior4.4")
+        f = dwt2d(x, "bior4.4")
     assert torch.equal(a, b)
     assert torch.equal(_bands(c), _bands(d))
+    assert torch.equal(_bands(e), _bands(f))
 
 
 def test_native_is_the_same_with_one_or_two_threads() -> None:

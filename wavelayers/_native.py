@@ -206,26 +206,20 @@ def _band_shape(size: tuple[int, int]) -> tuple[int, int]:
     return (size[0] + 1) // 2, (size[1] + 1) // 2
 
 
-def _analysis(x: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> Tensor:
-    """``A``: ``x (..., H, W)`` -> ``(..., 4, mh, mw)``."""
+def _plane_to_bands(op: str, x: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> tuple[Tensor, Tensor]:
+    """``A`` or ``Sᵀ``: ``x (..., H, W)`` -> ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)``, two buffers
+    (so autograd's backward needs no cat of their gradients)."""
     mh, mw = _band_shape(size)
     flat, stride = _planes(x, size)
-    out = x.new_empty((flat.shape[0], 4, mh, mw))
-    _call("analysis", flat, None, (out,), flat.shape[0], size, wavelet, mode, stride, 0)
-    return out.reshape(*x.shape[:-2], 4, mh, mw)
+    ll = x.new_empty((flat.shape[0], mh, mw))
+    highs = x.new_empty((flat.shape[0], 3, mh, mw))
+    _call(op, flat, None, (ll, highs), flat.shape[0], size, wavelet, mode, stride, 0)
+    lead = x.shape[:-2]
+    return ll.reshape(*lead, mh, mw), highs.reshape(*lead, 3, mh, mw)
 
 
-def _analysis_t(g: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> Tensor:
-    """``Aᵀ``: ``(..., 4, mh, mw)`` -> ``(..., H, W)``."""
-    mh, mw = _band_shape(size)
-    flat, stride = _planes(g, (4, mh, mw))
-    out = g.new_empty((flat.shape[0], *size))
-    _call("analysis_t", flat, None, (out,), flat.shape[0], size, wavelet, mode, stride, 0)
-    return out.reshape(*g.shape[:-3], *size)
-
-
-def _synthesis(ll: Tensor, highs: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> Tensor:
-    """``S``: ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)`` -> ``(..., H, W)``."""
+def _bands_to_plane(op: str, ll: Tensor, highs: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> Tensor:
+    """``S`` or ``Aᵀ``: ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)`` -> ``(..., H, W)``."""
     if highs.device != ll.device or highs.dtype != ll.dtype or highs.is_neg():
         raise ValueError(f"highs must match ll's device and dtype ({ll.device}, {ll.dtype}), "
                          f"got {highs.device}, {highs.dtype}")
@@ -233,56 +227,55 @@ def _synthesis(ll: Tensor, highs: Tensor, size: tuple[int, int], wavelet: str, m
     flat_ll, ll_stride = _planes(ll, (mh, mw))
     flat_h, h_stride = _planes(highs, (3, mh, mw))
     out = ll.new_empty((flat_ll.shape[0], *size))
-    _call("synthesis", flat_ll, flat_h, (out,), flat_ll.shape[0], size, wavelet, mode, ll_stride, h_stride)
+    _call(op, flat_ll, flat_h, (out,), flat_ll.shape[0], size, wavelet, mode, ll_stride, h_stride)
     return out.reshape(*ll.shape[:-2], *size)
 
 
-def _synthesis_t(g: Tensor, size: tuple[int, int], wavelet: str, mode: str) -> tuple[Tensor, Tensor]:
-    """``Sᵀ``: ``(..., H, W)`` -> ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)``."""
-    mh, mw = _band_shape(size)
-    flat, stride = _planes(g, size)
-    ll = g.new_empty((flat.shape[0], mh, mw))
-    highs = g.new_empty((flat.shape[0], 3, mh, mw))
-    _call("synthesis_t", flat, None, (ll, highs), flat.shape[0], size, wavelet, mode, stride, 0)
-    lead = g.shape[:-2]
-    return ll.reshape(*lead, mh, mw), highs.reshape(*lead, 3, mh, mw)
+def _zeros_for(t_ll: Tensor | None, t_highs: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Forward-mode tangents of (ll, highs) with a missing one as zeros."""
+    if t_ll is None:
+        t_ll = torch.zeros((*t_highs.shape[:-3], *t_highs.shape[-2:]), dtype=t_highs.dtype)
+    if t_highs is None:
+        t_highs = torch.zeros((*t_ll.shape[:-2], 3, *t_ll.shape[-2:]), dtype=t_ll.dtype)
+    return t_ll, t_highs
 
 
 class _A(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, size, wavelet, mode):
         ctx.spec = (size, wavelet, mode)
-        return _analysis(x, size, wavelet, mode)
+        return _plane_to_bands("analysis", x, size, wavelet, mode)
 
     @staticmethod
-    def backward(ctx, g):
-        return _AT.apply(g, *ctx.spec), None, None, None
+    def backward(ctx, g_ll, g_highs):  # unused outputs arrive as zeros (materialize_grads)
+        return _AT.apply(g_ll, g_highs, *ctx.spec), None, None, None
 
     @staticmethod
     def jvp(ctx, t, *_):
-        return _analysis(t, *ctx.spec)
+        return _plane_to_bands("analysis", t, *ctx.spec)
 
 
 class _AT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, g, size, wavelet, mode):
+    def forward(ctx, g_ll, g_highs, size, wavelet, mode):
         ctx.spec = (size, wavelet, mode)
-        return _analysis_t(g, size, wavelet, mode)
+        return _bands_to_plane("analysis_t", g_ll, g_highs, size, wavelet, mode)
 
     @staticmethod
     def backward(ctx, x):
-        return _A.apply(x, *ctx.spec), None, None, None
+        g_ll, g_highs = _A.apply(x, *ctx.spec)
+        return g_ll, g_highs, None, None, None
 
     @staticmethod
-    def jvp(ctx, t, *_):
-        return _analysis_t(t, *ctx.spec)
+    def jvp(ctx, t_ll, t_highs, *_):
+        return _bands_to_plane("analysis_t", *_zeros_for(t_ll, t_highs), *ctx.spec)
 
 
 class _S(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ll, highs, size, wavelet, mode):
         ctx.spec = (size, wavelet, mode)
-        return _synthesis(ll, highs, size, wavelet, mode)
+        return _bands_to_plane("synthesis", ll, highs, size, wavelet, mode)
 
     @staticmethod
     def backward(ctx, g):
@@ -291,19 +284,14 @@ class _S(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, t_ll, t_highs, *_):
-        size, wavelet, mode = ctx.spec
-        if t_ll is None:
-            t_ll = torch.zeros((*t_highs.shape[:-3], *t_highs.shape[-2:]), dtype=t_highs.dtype)
-        if t_highs is None:
-            t_highs = torch.zeros((*t_ll.shape[:-2], 3, *t_ll.shape[-2:]), dtype=t_ll.dtype)
-        return _synthesis(t_ll, t_highs, size, wavelet, mode)
+        return _bands_to_plane("synthesis", *_zeros_for(t_ll, t_highs), *ctx.spec)
 
 
 class _ST(torch.autograd.Function):
     @staticmethod
     def forward(ctx, g, size, wavelet, mode):
         ctx.spec = (size, wavelet, mode)
-        return _synthesis_t(g, size, wavelet, mode)
+        return _plane_to_bands("synthesis_t", g, size, wavelet, mode)
 
     @staticmethod
     def backward(ctx, g_ll, g_highs):  # unused outputs arrive as zeros (materialize_grads)
@@ -311,11 +299,12 @@ class _ST(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, t, *_):
-        return _synthesis_t(t, *ctx.spec)
+        return _plane_to_bands("synthesis_t", t, *ctx.spec)
 
 
-def analysis2d(x: Tensor, wavelet: str, mode: str) -> Tensor:
-    """One 2D level on the last two axes -> ``(..., 4, mh, mw)``: ``[LL, cH, cV, cD]``."""
+def analysis2d(x: Tensor, wavelet: str, mode: str) -> tuple[Tensor, Tensor]:
+    """One 2D level on the last two axes -> ``ll (..., mh, mw)`` and ``highs (..., 3, mh, mw)``
+    (``[cH, cV, cD]``), each in its own buffer."""
     size = (int(x.shape[-2]), int(x.shape[-1]))
     return _A.apply(x, size, wavelet, mode)
 

@@ -234,13 +234,12 @@ def _dwt2_level(x: Tensor, name: str, mode: str) -> tuple[Tensor, Tensor]:
     """One 2D level -> ``ll (..., mh, mw)`` and ``highs (..., 3, mh, mw)``."""
     op_h, op_w = _level_operators(name, mode, (x.shape[-2], x.shape[-1]), x)
     if isinstance(op_h, StepsOperator):
-        bands = op_h.analysis2d(x)  # (..., 4, mh, mw): LL, cH, cV, cD in one tensor
-    else:
-        (Ah, _), (Aw, _) = op_h, op_w
-        mh, mw = _rows(Ah) // 2, _rows(Aw) // 2
-        y = _apply_rows(_apply_last(x, Aw), Ah)  # (..., 2mh, 2mw) in Mallat layout: [H band, W band]
-        quads = y.unflatten(-1, (2, mw)).unflatten(-3, (2, mh))  # (..., H band, mh, W band, mw), a view
-        bands = quads.movedim(-2, -4).flatten(-4, -3)  # (..., 4 = W band * 2 + H band, mh, mw): one copy
+        return op_h.analysis2d(x)
+    (Ah, _), (Aw, _) = op_h, op_w
+    mh, mw = _rows(Ah) // 2, _rows(Aw) // 2
+    y = _apply_rows(_apply_last(x, Aw), Ah)  # (..., 2mh, 2mw) in Mallat layout: [H band, W band]
+    quads = y.unflatten(-1, (2, mw)).unflatten(-3, (2, mh))  # (..., H band, mh, W band, mw), a view
+    bands = quads.movedim(-2, -4).flatten(-4, -3)  # (..., 4 = W band * 2 + H band, mh, mw): one copy
     # split, not select/narrow: autograd's backward is then one cat instead of a zero-filled
     # full-size gradient per band
     ll, highs = bands.split((1, 3), dim=-3)

@@ -93,8 +93,8 @@ static inline int64_t rows_kept(const axis_ctx *ah, int hb) {
 #undef BAND_STRIDE
 #undef WORK_BAND
 
-/* op: 0 analysis (a: x -> c: bands), 1 its transpose (a: bands -> c: x), 2 synthesis (a: ll,
- * b: highs -> c: x), 3 its transpose (a: x -> c: ll, d: highs). dtype: 0 float32, 1 float64.
+/* op: 0 analysis (a: x -> c: ll, d: highs), 1 its transpose (a: ll, b: highs -> c: x), 2 synthesis
+ * (a: ll, b: highs -> c: x), 3 its transpose (a: x -> c: ll, d: highs). dtype: 0 float32, 1 float64.
  * Inputs a and b hold their planes a_stride and b_stride values apart (each plane contiguous);
  * outputs are contiguous. Returns 0, or -1 for bad arguments or when memory ran out. */
 int wl_lifting2d(int op, int dtype, const void *a, const void *b, void *c, void *d, int64_t a_stride,

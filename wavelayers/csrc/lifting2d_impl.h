@@ -473,12 +473,14 @@ static void SFX(copy_rows)(REAL *restrict dst, int64_t ds, const REAL *restrict 
 #define BAND_STRIDE(mh, L) ((mh) * (L) + 16)
 #define WORK_BAND(t, b, g) ((t) + (b) * BAND_STRIDE((g)->h.m, (g)->w.m + 2) + 1)
 
-/* Analysis: x (H, W) -> bands (4, mh, mw). */
-static void SFX(analysis_plane)(const REAL *restrict xin, REAL *restrict out, const plane_ctx *g, REAL *t) {
+/* Analysis: x (H, W) -> ll (mh, mw), highs (3, mh, mw). */
+static void SFX(analysis_plane)(const REAL *restrict xin, REAL *restrict ll, REAL *restrict highs, const plane_ctx *g,
+                                REAL *t) {
     const lift_ctx *x = &g->lift;
     const axis_ctx *ah = &g->h, *aw = &g->w;
     int64_t H = ah->n, W = aw->n, mh = ah->m, mw = aw->m, L = mw + 2;
     REAL *B[4];
+    REAL *dst[4] = {ll, highs, highs + mh * mw, highs + 2 * mh * mw};
     for (int b = 0; b < 4; ++b) B[b] = WORK_BAND(t, b, g);
     int fused_w = SFX(fuses_w)(aw, x);
 #if FUSE_W
@@ -508,7 +510,7 @@ static void SFX(analysis_plane)(const REAL *restrict xin, REAL *restrict out, co
     }
     if (SFX(fuses_h)(ah, x)) { /* H steps, scaling and the copy out in one pass */
         for (int wb = 0; wb < 2; ++wb)
-            SFX(lift_h)(B[wb * 2], B[wb * 2 + 1], L, out + wb * 2 * mh * mw, out + (wb * 2 + 1) * mh * mw, mw, mh, mw,
+            SFX(lift_h)(B[wb * 2], B[wb * 2 + 1], L, dst[wb * 2], dst[wb * 2 + 1], mw, mh, mw,
                         x, 0, 1, 1, (REAL)g->band_scale[wb * 2], (REAL)g->band_scale[wb * 2 + 1]);
         return;
     }
@@ -517,18 +519,20 @@ static void SFX(analysis_plane)(const REAL *restrict xin, REAL *restrict out, co
         SFX(lift)(e, mh, o, ah->p_analysis, 1, mh, L, x, 0, 0);
         if (ah->mirrors) memcpy(o + (mh - 1) * L, o + (mh - 2) * L, (size_t)mw * sizeof(REAL));
     }
-    for (int b = 0; b < 4; ++b) SFX(copy_rows)(out + b * mh * mw, mw, B[b], L, mh, mw, (REAL)g->band_scale[b]);
+    for (int b = 0; b < 4; ++b) SFX(copy_rows)(dst[b], mw, B[b], L, mh, mw, (REAL)g->band_scale[b]);
 }
 
-/* The transpose of analysis_plane: bands (4, mh, mw) -> x (H, W). */
-static void SFX(analysis_plane_adjoint)(const REAL *restrict gin, REAL *restrict xout, const plane_ctx *g, REAL *t) {
+/* The transpose of analysis_plane: ll (mh, mw), highs (3, mh, mw) -> x (H, W). */
+static void SFX(analysis_plane_adjoint)(const REAL *restrict ll, const REAL *restrict highs, REAL *restrict xout,
+                                        const plane_ctx *g, REAL *t) {
     const lift_ctx *x = &g->lift;
     const axis_ctx *ah = &g->h, *aw = &g->w;
     int64_t H = ah->n, W = aw->n, mh = ah->m, mw = aw->m, L = mw + 2;
     REAL *B[4];
+    const REAL *src[4] = {ll, highs, highs + mh * mw, highs + 2 * mh * mw};
     for (int b = 0; b < 4; ++b) {
         B[b] = WORK_BAND(t, b, g);
-        SFX(copy_rows)(B[b], L, gin + b * mh * mw, mw, mh, mw, (REAL)g->band_scale[b]);
+        SFX(copy_rows)(B[b], L, src[b], mw, mh, mw, (REAL)g->band_scale[b]);
     }
     for (int wb = 0; wb < 2; ++wb) {
         REAL *e = B[wb * 2], *o = B[wb * 2 + 1];
@@ -682,8 +686,8 @@ static void *SFX(run_job)(void *arg) {
     for (int64_t i = j->first; i < j->last; ++i) {
         const REAL *a = j->a + i * j->a_stride, *b = j->b ? j->b + i * j->b_stride : NULL;
         switch (j->op) {
-        case 0: SFX(analysis_plane)(a, j->c + i * 4 * band, g, work); break;
-        case 1: SFX(analysis_plane_adjoint)(a, j->c + i * hw, g, work); break;
+        case 0: SFX(analysis_plane)(a, j->c + i * band, j->d + i * 3 * band, g, work); break;
+        case 1: SFX(analysis_plane_adjoint)(a, b, j->c + i * hw, g, work); break;
         case 2: SFX(synthesis_plane)(a, b, j->c + i * hw, g, work); break;
         default: SFX(synthesis_plane_adjoint)(a, j->c + i * band, j->d + i * 3 * band, g, work); break;
         }
