@@ -59,6 +59,14 @@ def test_bench_formulations_quick(tmp_path: Path) -> None:
     assert results["rows"][0]["x_clone"] == 1.0
 
 
+@pytest.mark.timeout(120)
+def test_bench_native_kernels_quick(tmp_path: Path) -> None:
+    stdout, results = _run("bench_native_kernels.py", tmp_path)
+    assert "| mode | map | planes | this tree ms |" in stdout
+    assert [(r["mode"], r["map"]) for r in results["rows"]] == [
+        (mode, op) for mode in ("jpeg2000", "periodization") for op in ("A", "Aᵀ", "S", "Sᵀ")]
+
+
 @pytest.mark.timeout(180)
 def test_lic_ceiling_reproduces_the_coded_point_and_orders_the_reconstructions(tmp_path: Path) -> None:
     """The ``coded`` column is the forward pass the codec trains on; plain rounding without the
