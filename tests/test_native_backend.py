@@ -50,13 +50,10 @@ def test_native_equals_the_exact_matrices(wavelet: str, mode: str, size: tuple[i
     torch.testing.assert_close(got_rebuilt, rebuilt, rtol=0, atol=TOL)
 
 
-@pytest.mark.parametrize("wavelet", ["bior2.2", "bior4.4"])
-@pytest.mark.parametrize("size", [(4, 2), (6, 21), (24, 40), (130, 258)])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_fused_h_pipeline_equals_the_exact_matrices(wavelet: str, size: tuple[int, int], dtype: torch.dtype) -> None:
-    """Even heights under jpeg2000 take the one-pass H pipeline: band heights 2 (its shortest), column
-    runs of 16, 8 and single columns, and a plane over FUSED_COPY_BYTES (its synthesis copies in first)."""
-    x = torch.randn(2, *size, dtype=torch.float64)
+def _jpeg2000_level_equals_the_matrices(x: torch.Tensor, wavelet: str, size: tuple[int, int],
+                                        dtype: torch.dtype) -> None:
+    """One jpeg2000 level of float64 ``x`` and the synthesis of arbitrary coefficients, native in
+    ``dtype`` against the float64 matrices."""
     with use_backend("matrix"):
         expected = dwt2d(x, wavelet, mode="jpeg2000")
         c = (torch.randn_like(expected.ll), [torch.randn_like(h) for h in expected.highs])
@@ -70,20 +67,20 @@ def test_fused_h_pipeline_equals_the_exact_matrices(wavelet: str, size: tuple[in
 
 
 @pytest.mark.parametrize("wavelet", ["bior2.2", "bior4.4"])
+@pytest.mark.parametrize("size", [(4, 2), (6, 21), (24, 40), (130, 258)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_h_pipeline_equals_the_exact_matrices(wavelet: str, size: tuple[int, int], dtype: torch.dtype) -> None:
+    """Even heights under jpeg2000 take the one-pass H pipeline: band heights 2 (its shortest), column
+    runs of 16, 8 and single columns, and a plane over FUSED_COPY_BYTES (its synthesis copies in first)."""
+    _jpeg2000_level_equals_the_matrices(torch.randn(2, *size, dtype=torch.float64), wavelet, size, dtype)
+
+
+@pytest.mark.parametrize("wavelet", ["bior2.2", "bior4.4"])
 @pytest.mark.parametrize("size", [(6, 16), (7, 32), (2, 48), (9, 80), (12, 34)])
 def test_fused_w_rows_equal_the_exact_matrices(wavelet: str, size: tuple[int, int]) -> None:
     """float32 rows of 16, 32, 48 and 80 samples (band rows of 1, 2, 3 and 5 vectors of 8) take the
     W steps in registers, with even and odd heights; 34 (17 per band row) keeps the flat passes."""
-    x = torch.randn(3, *size, dtype=torch.float64)
-    with use_backend("matrix"):
-        expected = dwt2d(x, wavelet, mode="jpeg2000")
-        c = (torch.randn_like(expected.ll), [torch.randn_like(h) for h in expected.highs])
-        rebuilt = idwt2d(c[0], c[1], wavelet, mode="jpeg2000", size=size)
-    with use_backend("native"):
-        got = dwt2d(x.float(), wavelet, mode="jpeg2000")
-        got_rebuilt = idwt2d(c[0].float(), [h.float() for h in c[1]], wavelet, mode="jpeg2000", size=size)
-    torch.testing.assert_close(_bands(got).double(), _bands(expected), rtol=0, atol=2e-5)
-    torch.testing.assert_close(got_rebuilt.double(), rebuilt, rtol=0, atol=2e-5)
+    _jpeg2000_level_equals_the_matrices(torch.randn(3, *size, dtype=torch.float64), wavelet, size, torch.float32)
 
 
 def _vjps(x: torch.Tensor, c: tuple, size: tuple[int, int], wavelet: str) -> tuple[torch.Tensor, ...]:
