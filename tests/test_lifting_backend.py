@@ -87,7 +87,7 @@ def test_lifting_2d_levels_equal_the_matrix_backend(wavelet: str, mode: str, siz
 def test_lifting_gradients_pass_gradcheck(wavelet: str, mode: str) -> None:
     x = torch.randn(1, 2, 7, 6, dtype=torch.float64, requires_grad=True)
     with use_backend("lifting"):
-        assert gradcheck(lambda t: tuple(_lifting.analysis2d(t, wavelet, mode).unbind(-3)), (x,))
+        assert gradcheck(lambda t: _lifting.analysis2d(t, wavelet, mode), (x,))
         ll = torch.randn(1, 2, 4, 3, dtype=torch.float64, requires_grad=True)
         hi = torch.randn(1, 2, 3, 4, 3, dtype=torch.float64, requires_grad=True)
         assert gradcheck(lambda a, b: _lifting.synthesis2d(a, b, (7, 6), wavelet, mode), (ll, hi))

@@ -25,7 +25,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from ._lifting import _autocast, _in_float32, _unsplit
+from ._lifting import _autocast, _in_float32, _unsplit, split_bands
 from .wavelets import _constant, filter_bank
 
 __all__ = ["filter_supported", "analysis", "synthesis", "analysis2d", "synthesis2d"]
@@ -126,11 +126,11 @@ def synthesis(low: Tensor, high: Tensor, n: int, dim: int, wavelet: str, mode: s
 
 
 @_in_float32
-def analysis2d(x: Tensor, wavelet: str, mode: str) -> Tensor:
-    """One 2D level on the last two axes -> ``(..., 4, mh, mw)``: ``[LL, cH, cV, cD]``."""
+def analysis2d(x: Tensor, wavelet: str, mode: str) -> tuple[Tensor, Tensor]:
+    """One 2D level on the last two axes -> ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)`` (``[cH, cV, cD]``)."""
     low_w, high_w = analysis(x, -1, wavelet, mode)
     low_h, high_h = analysis(torch.stack((low_w, high_w), dim=-3), -2, wavelet, mode)  # (..., 2 [W band], mh, mw)
-    return torch.stack((low_h, high_h), dim=-3).flatten(-4, -3)  # index = W band * 2 + H band
+    return split_bands(torch.stack((low_h, high_h), dim=-3).flatten(-4, -3))  # index = W band * 2 + H band
 
 
 @_in_float32

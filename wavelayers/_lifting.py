@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["LiftingScheme", "SCHEMES", "lifting_supported", "analysis", "synthesis", "analysis2d", "synthesis2d"]
+__all__ = ["LiftingScheme", "SCHEMES", "lifting_supported", "analysis", "synthesis", "analysis2d", "synthesis2d",
+           "split_bands"]
 
 _SQRT2 = math.sqrt(2.0)
 # CDF 9/7 lifting constants (ITU-T T.800 Table F.4) to more digits than the standard prints, so the
@@ -207,9 +208,18 @@ def synthesis(low: Tensor, high: Tensor, n: int, dim: int, wavelet: str, mode: s
     return _unsplit(e, o, n, dim)
 
 
+def split_bands(bands: Tensor) -> tuple[Tensor, Tensor]:
+    """A band stack ``(..., 4, mh, mw)`` (``[LL, cH, cV, cD]``) -> ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)``.
+
+    split, not select/narrow: autograd's backward is then one cat instead of a zero-filled
+    full-size gradient per band."""
+    ll, highs = bands.split((1, 3), dim=-3)
+    return ll.squeeze(-3), highs
+
+
 @_in_float32
-def analysis2d(x: Tensor, wavelet: str, mode: str) -> Tensor:
-    """One 2D level on the last two axes -> ``(..., 4, mh, mw)``: ``[LL, cH, cV, cD]``."""
+def analysis2d(x: Tensor, wavelet: str, mode: str) -> tuple[Tensor, Tensor]:
+    """One 2D level on the last two axes -> ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)`` (``[cH, cV, cD]``)."""
     scheme = SCHEMES[wavelet]
     (x,) = _autocast(x)
     h, w = x.shape[-2], x.shape[-1]
@@ -220,7 +230,7 @@ def analysis2d(x: Tensor, wavelet: str, mode: str) -> Tensor:
     lo, hi = scheme.low_scale, scheme.high_scale
     scale = torch.tensor([[lo * lo, hi * lo], [lo * hi, hi * hi]], dtype=torch.float64).to(x.dtype)
     y = y * scale.to(x.device)[:, :, None, None]
-    return y.flatten(-4, -3)
+    return split_bands(y.flatten(-4, -3))
 
 
 @_in_float32

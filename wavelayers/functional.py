@@ -22,6 +22,7 @@ from torch import Tensor
 
 from ._checks import check_dim, check_positive_int, check_size, check_tensor
 from ._deprecation import keyword_only_after
+from ._lifting import split_bands
 from .coeffs import DetailBands, WaveletCoeffs1D, WaveletCoeffs2D
 from .operators import (
     NON_EXPANSIVE_MODES,
@@ -239,11 +240,7 @@ def _dwt2_level(x: Tensor, name: str, mode: str) -> tuple[Tensor, Tensor]:
     mh, mw = _rows(Ah) // 2, _rows(Aw) // 2
     y = _apply_rows(_apply_last(x, Aw), Ah)  # (..., 2mh, 2mw) in Mallat layout: [H band, W band]
     quads = y.unflatten(-1, (2, mw)).unflatten(-3, (2, mh))  # (..., H band, mh, W band, mw), a view
-    bands = quads.movedim(-2, -4).flatten(-4, -3)  # (..., 4 = W band * 2 + H band, mh, mw): one copy
-    # split, not select/narrow: autograd's backward is then one cat instead of a zero-filled
-    # full-size gradient per band
-    ll, highs = bands.split((1, 3), dim=-3)
-    return ll.squeeze(-3), highs
+    return split_bands(quads.movedim(-2, -4).flatten(-4, -3))  # (..., 4 = W band * 2 + H band, mh, mw): one copy
 
 
 def _idwt2_level(ll: Tensor, highs: Tensor, size: tuple[int, int], name: str, mode: str) -> Tensor:

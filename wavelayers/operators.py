@@ -524,12 +524,7 @@ class StepsOperator:
     def analysis2d(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One level on the last two axes -> ``ll (..., mh, mw)``, ``highs (..., 3, mh, mw)``
         (``[cH, cV, cD]``)."""
-        if self.backend == "native":  # two buffers: autograd's backward needs no cat of the gradients
-            return _native.analysis2d(x, self.wavelet, self.mode)
-        # split, not select/narrow: autograd's backward is then one cat instead of a zero-filled
-        # full-size gradient per band
-        ll, highs = self.impl.analysis2d(x, self.wavelet, self.mode).split((1, 3), dim=-3)
-        return ll.squeeze(-3), highs
+        return self.impl.analysis2d(x, self.wavelet, self.mode)
 
     def synthesis2d(self, ll: torch.Tensor, highs: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Inverse of :meth:`analysis2d` for an input of ``size``."""
