@@ -121,15 +121,17 @@ def add_unshipped(args: argparse.Namespace) -> dict:
     manifest = json.loads(Path(args.out).read_text())
     path = Path(args.add_unshipped)
     entry = checkpoint_entry(path)
-    record = {"file": path.name, **{k: entry[k] for k in ("model", "model_id", "bytes", "parameters", "stored_as",
-                                                           "training_runs", "reference")},
+    kept = ("model", "model_id", "bytes", "parameters", "stored_as", "training_runs", "reference")
+    record = {"file": path.name, "path": str(path), **{k: entry[k] for k in kept},
               "data": data_summary(Path(args.data)), "note": args.note,
               "state": {"path": args.state, "bytes": Path(args.state).stat().st_size} if args.state else None,
               "evaluation": {"results": Path(args.evaluation).name, "points": evaluation_points(Path(args.evaluation))}
               if args.evaluation else None}
     if "reference_per_quality" in entry:
         record["reference_per_quality"] = entry["reference_per_quality"]
-    runs = [r for r in manifest.get("unshipped_runs", []) if r["file"] != path.name]
+    # Runs often share a file name (each writes runs/<dir>/<model>.safetensors): the weights, not the name,
+    # say whether this run is already recorded.
+    runs = [r for r in manifest.get("unshipped_runs", []) if r["model_id"] != record["model_id"]]
     manifest["unshipped_runs"] = runs + [record]
     return manifest
 
