@@ -91,3 +91,41 @@ def test_example_evaluates_the_shipped_weights_by_default(tmp_path):
     rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "quality" not in line]
     assert sorted(int(r.split("|")[1]) for r in rows) == [1, 2, 3, 4, 5, 6]
     assert len(list(tmp_path.glob("*.json"))) == 1 and len(list(tmp_path.glob("*.png"))) == 1
+
+
+def test_unshipped_runs_that_share_a_file_name_are_recorded_apart(tmp_path):
+    """Runs write ``runs/<dir>/<model>.safetensors``: a second run under the same name is a new
+    record; recording the same weights again replaces their record."""
+    import argparse
+
+    from make_lic_manifest import add_unshipped
+
+    from integrations.lic.checkpoint import save_checkpoint
+    from integrations.lic.model import build_model
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    (data / "provenance.json").write_text(json.dumps({"short_side": 768, "photos": [
+        {"split": "train", "package": "pkg", "version": "1", "license": "CC0-1.0"}]}))
+    out = tmp_path / "manifest.json"
+    out.write_text(json.dumps({"checkpoints": {}, "unshipped_runs": []}))
+    paths = []
+    for run, shift in (("a", 0.0), ("b", 0.01)):
+        model = build_model("3dm-weconvene-tiny", 3)
+        with torch.no_grad():
+            next(model.parameters()).add_(shift)
+        paths.append(tmp_path / run / "3dm-weconvene-tiny.safetensors")
+        paths[-1].parent.mkdir()
+        save_checkpoint(model, paths[-1], command=f"run {run}")
+
+    def record(path: Path) -> None:
+        args = argparse.Namespace(out=str(out), add_unshipped=str(path), data=str(data), note=f"note {path.parent.name}",
+                                  state=None, evaluation=None)
+        out.write_text(json.dumps(add_unshipped(args)))
+
+    for path in (*paths, paths[0]):
+        record(path)
+    runs = json.loads(out.read_text())["unshipped_runs"]
+    assert [r["path"] for r in runs] == [str(paths[1]), str(paths[0])]
+    assert len({r["model_id"] for r in runs}) == 2
+    assert all(r["file"] == "3dm-weconvene-tiny.safetensors" for r in runs)
