@@ -3,6 +3,7 @@ were trained), each loads, codes the reference image (``skimage.data.chelsea()``
 size and PSNR and decodes it bit-exactly, and the CLI finds them without ``--checkpoint``."""
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import torch
 
 from integrations.compression.imageio import to_uint8
 from integrations.compression.metrics import psnr
-from integrations.lic.checkpoint import load_checkpoint
+from integrations.lic.checkpoint import load_checkpoint, save_checkpoint
 from integrations.lic.codec import compress_image, decompress_image, is_untrained, load_model
+from integrations.lic.model import build_model
 from integrations.lic.weights import WEIGHTS_DIR, file_sha256, manifest, shipped_checkpoints
 
 pytestmark = pytest.mark.usefixtures("single_thread_module")
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("single_thread_module")
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = manifest()
 sys.path.insert(0, str(ROOT / "tools"))
-from make_lic_manifest import reference_image  # noqa: E402
+from make_lic_manifest import add_unshipped, reference_image  # noqa: E402
 
 
 def test_one_variable_rate_file_of_the_small_preset_ships():
@@ -96,13 +98,6 @@ def test_example_evaluates_the_shipped_weights_by_default(tmp_path):
 def test_unshipped_runs_that_share_a_file_name_are_recorded_apart(tmp_path):
     """Runs write ``runs/<dir>/<model>.safetensors``: a second run under the same name is a new
     record; recording the same weights again replaces their record."""
-    import argparse
-
-    from make_lic_manifest import add_unshipped
-
-    from integrations.lic.checkpoint import save_checkpoint
-    from integrations.lic.model import build_model
-
     data = tmp_path / "photos"
     data.mkdir()
     (data / "provenance.json").write_text(json.dumps({"short_side": 768, "photos": [
