@@ -66,9 +66,17 @@ def reference_metrics(model, quality: int | float | None = None) -> dict:
 
 
 def training_runs(extra: dict, command: str) -> list[dict]:
-    """The runs that made a checkpoint, oldest first, from its ``init`` lineage."""
+    """The runs that made a checkpoint, oldest first, from its ``init`` lineage. A weight average
+    (``python -m integrations.lic average``) is one record whose ``averaged`` lists, for each
+    input checkpoint, its file, SHA-256, weight and own ``training_runs``."""
     runs = []
     while True:
+        if "averaged" in extra:
+            runs.append({"command": command, "averaged": [
+                {"file": rec["file"], "sha256": rec["sha256"], "weight": w,
+                 "training_runs": training_runs(rec["extra"], rec["command"])}
+                for rec, w in zip(extra["averaged"], extra["weights"])]})
+            break
         runs.append({"command": command, **{k: extra[k] for k in RUN_KEYS if k in extra}})
         init = extra.get("init")
         if not init:

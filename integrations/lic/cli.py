@@ -1,4 +1,4 @@
-"""Command line: ``python -m <package>.lic {compress, decompress, eval, train, info} ...`` (:mod:`..toolkit.cli`).
+"""Command line: ``python -m <package>.lic {compress, decompress, eval, train, average, info} ...`` (:mod:`..toolkit.cli`).
 
 Every command refuses to overwrite an existing output unless ``--force`` and writes atomically.
 Errors (missing files, foreign or damaged ``.wlic`` files, bad checkpoints, bad images) print one
@@ -22,6 +22,7 @@ from .evaluate import matched_rate_table, run_evaluation
 from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS, WeConveneLIC, model_config, model_name
 from .gains import GAIN_INITS
 from .model import to_variable_rate
+from .averaging import average_checkpoints
 from .training import run_training
 from .weights import manifest
 
@@ -55,7 +56,7 @@ def quality_arg(text: str) -> int | float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser, sub = new_parser(__package__, "wavelayers learned image codec (3DM-WeConvene): compress, decompress, "
-                                          "eval, train, info")
+                                          "eval, train, average, info")
 
     p = sub.add_parser("compress", help="image (PNG, JPEG, ...) -> .wlic file")
     p.add_argument("input")
@@ -125,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", help="folder of held-out images: validation metrics go into the checkpoint")
     p.add_argument("--lr-drop", type=float, default=0.8, help="fraction of the steps after which lr /= 10")
     p.add_argument("--time-limit", type=float, help="stop after this many seconds (steps reached are recorded)")
+    p.add_argument("--half", action="store_true", help="store the weights in float16 (rounded before saving)")
+    add_force(p)
+
+    p = sub.add_parser("average", help="average the weights of checkpoints of one model (runs from one --init)")
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more checkpoints of the same model")
+    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--weights", type=float, nargs="+", help="one positive weight per checkpoint (default: equal)")
     p.add_argument("--half", action="store_true", help="store the weights in float16 (rounded before saving)")
     add_force(p)
 
@@ -217,6 +225,13 @@ def _train(args: argparse.Namespace) -> None:
                  qualities=args.qualities, gain_lr=args.gain_lr)
 
 
+def _average(args: argparse.Namespace) -> None:
+    command = command_line(__package__, args.argv)
+    model = average_checkpoints(args.checkpoints, args.out, weights=args.weights, half=args.half, command=command,
+                                force=args.force)
+    print(f"wrote {args.out}: {model.name}, the mean of {len(args.checkpoints)} checkpoints, model {model.model_id}")
+
+
 def _parse_setting(text: str) -> tuple[str, object]:
     """``'levels=1'`` -> ``('levels', 1)`` (ints stay ints, everything else a string)."""
     key, sep, value = text.partition("=")
@@ -236,7 +251,8 @@ def _info(args: argparse.Namespace) -> None:
                       "stream_bytes": [len(s) for s in streams]}, indent=2))
 
 
-_COMMANDS = {"compress": _compress, "decompress": _decompress, "eval": _eval, "train": _train, "info": _info}
+_COMMANDS = {"compress": _compress, "decompress": _decompress, "eval": _eval, "train": _train, "average": _average,
+             "info": _info}
 
 
 def main(argv: list[str] | None = None) -> int:
