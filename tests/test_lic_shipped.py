@@ -41,9 +41,20 @@ def test_one_variable_rate_file_of_the_small_preset_ships():
         model = load_model(name="3dm-weconvene-small", quality=q)
         assert model.model_id == small[0]["model_id"] and model.quality == q
     for e in small:  # every one says how it was made
-        runs = e["training_runs"]
+        runs = list(_leaf_runs(e["training_runs"]))
         assert runs and all(r["command"].startswith("python -m integrations.lic train") for r in runs)
         assert all(r["steps_done"] > 0 and r["seconds"] > 0 for r in runs)
+
+
+def _leaf_runs(runs: list[dict]):
+    """The training runs of a manifest record, through the branches of any weight average."""
+    for r in runs:
+        if "averaged" in r:
+            assert r["command"].startswith("python -m integrations.lic average") and len(r["averaged"]) >= 2
+            for branch in r["averaged"]:
+                yield from _leaf_runs(branch["training_runs"])
+        else:
+            yield r
 
 
 @pytest.mark.parametrize("file", sorted(MANIFEST))
