@@ -84,3 +84,28 @@ def test_lic_ceiling_reproduces_the_coded_point_and_orders_the_reconstructions(t
     assert low["rounded"] < low["unquantised"]
     assert 0.05 < low["bpp"] < high["bpp"] < 2.0
     assert all(15 < r[k] < 50 for r in rows for k in lic_ceiling.KINDS)
+
+
+@pytest.mark.timeout(120)
+def test_lic_validate_scores_checkpoints_against_a_base(photos: Path, tmp_path: Path) -> None:
+    """Per-quality validation loss of two variable-rate checkpoints (untrained: equal gains, so only λ
+    differs between the qualities); the base's ratio to itself is 1."""
+    from integrations.lic.checkpoint import save_checkpoint
+    from integrations.lic.model import build_model
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import lic_validate
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    paths = [tmp_path / f"vr{seed}.safetensors" for seed in (0, 1)]
+    for seed, p in zip((0, 1), paths):
+        save_checkpoint(build_model("3dm-weconvene-tiny-vr", 3, seed=seed), p)
+    out = tmp_path / "val.json"
+    assert lic_validate.main([str(paths[1]), "--versus", str(paths[0]), "--data", str(photos), "--quality", "1", "6",
+                              "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["images"] == 2 and set(doc["results"]) == {str(p) for p in paths}
+    base, other = doc["results"][str(paths[0])], doc["results"][str(paths[1])]
+    assert base["mean_ratio"] == 1.0 and other["mean_ratio"] > 0
+    assert base["q6"]["loss"] > base["q1"]["loss"] > 0 and set(other) == {"q1", "q6", "mean_ratio"}
