@@ -28,6 +28,7 @@ from integrations.compression.datasets import bundled_photos  # noqa: E402
 from integrations.compression.imageio import to_uint8  # noqa: E402
 from integrations.lic.codec import load_model  # noqa: E402
 from integrations.lic.loss import band_bpp  # noqa: E402
+from integrations.toolkit.files import write_atomic  # noqa: E402
 
 KINDS = ("unquantised", "rounded", "coded")
 
@@ -71,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {q:g} | {mean['bpp']:.3f} | " + " | ".join(f"{mean[k]:.2f}" for k in KINDS)
               + f" | {mean['coded'] - mean['unquantised']:+.2f} |")
     if args.json:
-        tmp = Path(args.json).with_suffix(".tmp")
-        tmp.write_text(json.dumps({"model": model.model_id, "rows": rows}, indent=1) + "\n")
-        tmp.replace(args.json)
+        doc = {"model": model.model_id, "rows": rows}
+        write_atomic(args.json, (json.dumps(doc, indent=1) + "\n").encode(), force=True)
     return 0
 
 

@@ -25,19 +25,18 @@ sys.path.insert(0, str(ROOT))
 
 from integrations.compression.datasets import list_images  # noqa: E402
 from integrations.compression.imageio import load_rgb  # noqa: E402
+from integrations.toolkit.files import write_atomic  # noqa: E402
 from integrations.lic.checkpoint import load_checkpoint  # noqa: E402
 from integrations.lic.gains import LAMBDAS  # noqa: E402
 from integrations.lic.loss import RateDistortionLoss  # noqa: E402
-from integrations.lic.training import validate, validate_qualities  # noqa: E402
+from integrations.lic.training import validate_qualities  # noqa: E402
 
 
 def scores(path: str, images: list, qualities: list[int]) -> dict[str, dict[str, float]]:
     """``{"q<i>": {"loss", "bpp", "psnr", ...}}`` of one checkpoint (a fixed-rate one at its own quality)."""
     model = load_checkpoint(path)
-    if not model.variable_rate:
-        criterion = RateDistortionLoss.for_model(model, LAMBDAS[model.quality])
-        return {f"q{model.quality}": validate(model, images, criterion)}
-    criteria = {q: RateDistortionLoss.for_model(model, LAMBDAS[q]) for q in qualities}
+    criteria = {q: RateDistortionLoss.for_model(model, LAMBDAS[q])
+                for q in (qualities if model.variable_rate else [model.quality])}
     return validate_qualities(model, images, criteria)
 
 
@@ -69,10 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             r["mean_ratio"] = float(np.mean(ratios))
         print(f"| {p} | " + " | ".join(cells) + " |")
     if args.json:
-        tmp = Path(args.json).with_suffix(".tmp")
-        tmp.write_text(json.dumps({"data": args.data, "images": len(images), "versus": args.versus,
-                                   "results": results}, indent=1) + "\n")
-        tmp.replace(args.json)
+        doc = {"data": args.data, "images": len(images), "versus": args.versus, "results": results}
+        write_atomic(args.json, (json.dumps(doc, indent=1) + "\n").encode(), force=True)
     return 0
 
 
