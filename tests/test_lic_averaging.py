@@ -74,9 +74,9 @@ def test_cli_average_codes_bit_exactly_and_keeps_the_lineage(tmp_path):
     meta = read_metadata(out)
     assert meta["command"].startswith("python -m integrations.lic average")
     extra = json.loads(meta["extra"])
-    assert [r["file"] for r in extra["averaged"]] == [f"{TINY}.safetensors"] * 2 and extra["weights"] == [3, 1]
+    assert [r["file"] for r in extra["averaged"]] == [f"{TINY}.safetensors"] * 2 and extra["weights"] == [0.75, 0.25]
     (record,) = training_runs(extra, meta["command"])  # the manifest's record: one branch per input
-    assert [b["weight"] for b in record["averaged"]] == [3, 1]
+    assert [b["weight"] for b in record["averaged"]] == [0.75, 0.25]
     assert [b["training_runs"][0]["seed"] for b in record["averaged"]] == [0, 1]
     assert [b["training_runs"][0]["steps_done"] for b in record["averaged"]] == [5, 6]
 

@@ -54,11 +54,13 @@ def average_checkpoints(
 ) -> WeConveneLIC:
     """Average the checkpoints ``paths`` (:func:`average_models`) and write ``out`` (float16 with
     ``half``, rounded before the CDF tables are built). Its metadata keep the lineage of every
-    input under ``extra["averaged"]`` and the weights under ``extra["weights"]``."""
+    input under ``extra["averaged"]`` and the normalised weights (summing to 1) under
+    ``extra["weights"]``."""
     models = [load_checkpoint(p) for p in paths]
     model = average_models(models, weights)
     if half:
         round_to_half(model)
-    extra = {"averaged": [lineage(p) for p in paths], "weights": list(weights or [1.0] * len(paths)), "half": half}
+    raw = [1.0] * len(paths) if weights is None else [float(w) for w in weights]
+    extra = {"averaged": [lineage(p) for p in paths], "weights": [w / sum(raw) for w in raw], "half": half}
     save_checkpoint(model, out, command=command, extra=extra, force=force, half=half)
     return model
