@@ -197,3 +197,32 @@ def test_cli_trains_an_ablation_and_the_chwdta_family(photos, tmp_path):
     assert load_checkpoint(out).name == "chwdta-tiny-chwp4"
     assert main(["train", "--data", str(photos), "--out", str(tmp_path / "x.safetensors"), "--preset", "tiny",
                  "--set", "levels"]) == 2
+
+
+def test_prepared_gpu_script_trains_from_the_shipped_file_and_scores_it(photos, tmp_path):
+    """tools/train_lic_vr_gpu.sh, run on the CPU for two steps: the weights and their log land where
+    the device tool brings files back, the state one folder too deep for it, and lic_validate's
+    ratios against the shipped file are written."""
+    data = tmp_path / "photos"
+    (data / "train").mkdir(parents=True)
+    (data / "val").mkdir()
+    for f in photos.iterdir():
+        (data / "train" / f.name).write_bytes(f.read_bytes())
+    Image.fromarray(skdata.astronaut()[:96, :128]).save(data / "val" / "astronaut.png")
+    out = tmp_path / "out"
+    env = dict(os.environ, DATA=str(data), PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    cmd = ["bash", str(ROOT / "tools" / "train_lic_vr_gpu.sh"), str(out), "30",
+           "--device", "cpu", "--batch", "1", "--crop", "64", "--steps", "2"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    name = "3dm-weconvene-small-vr.safetensors"
+    extra = json.loads(read_metadata(out / name)["extra"])
+    assert extra["steps_done"] == 2 and extra["batch"] == 1 and extra["init"]["file"] == name
+    assert load_checkpoint(out / name).variable_rate
+    assert len((out / f"{name}.log.jsonl").read_text().splitlines()) == 2
+    assert (out / "state" / "a" / "b" / f"{name}.state.pt").is_file()
+    doc = json.loads((out / "validate.json").read_text())  # the trained file and the shipped one
+    assert doc["images"] == 1 and len(doc["results"]) == 2
+    assert all(r["mean_ratio"] > 0 and set(r) >= {f"q{q}" for q in range(1, 7)} for r in doc["results"].values())
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "exists" in again.stderr  # a finished run is never overwritten
