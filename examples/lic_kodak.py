@@ -1,6 +1,6 @@
 """Evaluate the 3DM-WeConvene learned image codec against JPEG, WebP, JPEG 2000 and AVIF.
 
-    python examples/lic_kodak.py                      # shipped weights (4 rate points), 3 bundled photos, ~1 min on CPU
+    python examples/lic_kodak.py                      # shipped weights at qualities 1-6, 3 bundled photos, ~2 min on CPU
     python examples/lic_kodak.py --data /path/to/kodak
     python examples/lic_kodak.py --checkpoint q1.safetensors q3.safetensors   # your own weights
     python examples/lic_kodak.py --checkpoint vr.safetensors --quality 1 2 2.5 3 4   # a variable-rate model
@@ -10,8 +10,8 @@ checked); the classic codecs run live through Pillow at the model's rates plus a
 Without ``--data`` it uses the first ``--limit`` natural photos that scikit-image ships
 (astronaut, coffee, chelsea, ...; not a benchmark set). With a folder named like ``kodak`` the
 published anchor curves (VTM, BPG, WeConvene, ChWDTA, CompressAI) are drawn too. Without
-``--checkpoint`` it uses the weights that ship in ``integrations/lic/shipped/`` (``3dm-weconvene-small``, every
-shipped rate point); ``--untrained`` runs the registered model with its deterministic random
+``--checkpoint`` it uses the weights that ship in ``integrations/lic/shipped/`` (the one variable-rate
+``3dm-weconvene-small-vr`` file, at ``--quality``, default 1..6); ``--untrained`` runs the registered model with its deterministic random
 weights instead (the coding pipeline works, the rates and images mean nothing) and says so.
 
 Writes ``<out-dir>/<name>-<time>.json`` (CompressAI results format, per-image records, BD-rates)
