@@ -9,9 +9,9 @@
 # Options after SECONDS override the defaults below (argparse keeps the last value), so the smoke
 # test runs it on the CPU: ... OUT 5 --device cpu --batch 1 --crop 64 --steps 2.
 # Writes OUT_DIR/3dm-weconvene-small-vr.safetensors (float16, 11 MB), its .log.jsonl, train.txt and
-# validate.json. The resumable state (.state.pt, 66 MB) stays in OUT_DIR/state/, one folder further
-# down, so the device tool does not try to bring it back (it returns files two folders down at most
-# and 16 MiB each); resume a CPU run from the weights with --init instead.
+# validate.json. The resumable state (.state.pt, 66 MB) stays in OUT_DIR/state/a/b/, one folder
+# deeper than the device tool returns (two folders down at most, 16 MiB a file), so it is not
+# brought back; resume a CPU run from the weights with --init instead.
 set -euo pipefail
 out=${1:?usage: train_lic_vr_gpu.sh OUT_DIR [SECONDS] [train options...]}
 secs=${2:-420}
@@ -33,7 +33,7 @@ cd "$root"
 "$py" -m integrations.lic train --data "$data/train" --val "$data/val" --init "$init" --variable-rate \
     --qualities 1 2 3 4 5 6 4 5 6 6 --steps 1000000 --batch 8 --crop 256 --lr 5e-5 --gain-lr 1e-3 \
     --lr-drop 0.8 --time-limit "$secs" --save-every 250 --half --seed 41 --device cuda "$@" \
-    --out "$out/state/a/b/$name" 2>&1 | tr '\r' '\n' | grep -v '^train .*it/s\|step/s' >"$out/train.txt" || true
+    --out "$out/state/a/b/$name" 2>&1 | tr '\r' '\n' | grep -v '^train .*\(step/s\|s/step\)' >"$out/train.txt" || true
 if [ ! -s "$out/state/a/b/$name" ]; then
   echo "train_lic_vr_gpu.sh: training wrote no checkpoint; its output:" >&2
   tail -n 30 "$out/train.txt" >&2

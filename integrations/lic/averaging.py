@@ -19,6 +19,14 @@ from .training import round_to_half
 __all__ = ["average_models", "average_checkpoints"]
 
 
+def _normalised_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """``count`` averaging weights summing to 1 (``None``: equal); each given one must be positive."""
+    raw = [1.0] * count if weights is None else [float(w) for w in weights]
+    if len(raw) != count or any(not w > 0 for w in raw):
+        raise ValueError(f"expected {count} positive weights, got {raw}")
+    return [w / sum(raw) for w in raw]
+
+
 @torch.no_grad()
 def average_models(models: Sequence[WeConveneLIC], weights: Sequence[float] | None = None) -> WeConveneLIC:
     """Set the first model's parameters to the weighted mean of all ``models``' and return it.
@@ -29,17 +37,14 @@ def average_models(models: Sequence[WeConveneLIC], weights: Sequence[float] | No
     """
     if len(models) < 2:
         raise ValueError(f"averaging needs at least two models, got {len(models)}")
-    weights = [1.0] * len(models) if weights is None else [float(w) for w in weights]
-    if len(weights) != len(models) or any(not w > 0 for w in weights):
-        raise ValueError(f"expected {len(models)} positive weights, got {weights}")
+    weights = _normalised_weights(weights, len(models))
     first = models[0]
     for m in models[1:]:
         if (m.name, m.config) != (first.name, first.config):
             raise ValueError(f"cannot average {m.name} ({m.config}) with {first.name} ({first.config})")
     params = [dict(m.named_parameters()) for m in models]
-    total = sum(weights)
     for name, p in params[0].items():
-        p.copy_(sum(w / total * ps[name].float() for w, ps in zip(weights, params)).to(p.dtype))
+        p.copy_(sum(w * ps[name].float() for w, ps in zip(weights, params)).to(p.dtype))
     return first
 
 
@@ -60,7 +65,7 @@ def average_checkpoints(
     model = average_models(models, weights)
     if half:
         round_to_half(model)
-    raw = [1.0] * len(paths) if weights is None else [float(w) for w in weights]
-    extra = {"averaged": [lineage(p) for p in paths], "weights": [w / sum(raw) for w in raw], "half": half}
+    extra = {"averaged": [lineage(p) for p in paths], "weights": _normalised_weights(weights, len(paths)),
+             "half": half}
     save_checkpoint(model, out, command=command, extra=extra, force=force, half=half)
     return model
