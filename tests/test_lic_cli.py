@@ -203,6 +203,53 @@ def test_eval_writes_results_and_plot_with_live_classic_curves(tmp_path, capsys)
     assert main(args) == 2 and "exists" in capsys.readouterr().err
 
 
+def test_eval_with_refinement_reports_both_curves_and_a_per_image_table(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(skdata.coffee()[:72, :88]).save(data / "coffee.png")
+    out = tmp_path / "r.json"
+    args = ["eval", "--data", str(data), "--preset", "tiny", "--quality", "2", "--out", str(out), "--classic", "jpeg",
+            "--refine", "2"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    refined = doc["refined"]
+    assert refined["refine_steps"] == 2 and refined["name"].startswith("3dm-weconvene-tiny + refine 2")
+    assert "jpeg" in refined["bd_rate"]
+    plain, ref = doc["points"][0]["images"][0], refined["points"][0]["images"][0]
+    assert (plain["refine_steps"], ref["refine_steps"]) == (0, 2) and plain["bit_exact"] and ref["bit_exact"]
+    # the refined file is what compress_refined writes for these weights (same image, same steps)
+    x = load_rgb(data / "coffee.png")
+    model = build_model(TINY, quality=2)
+    assert len(compress_refined(model, x, 2)[0]) == ref["bytes"]
+    assert "with 2 refinement steps:" in printed and "| 2 | 2 | coffee.png |" in printed
+    assert main([*args[:-2], "--refine", "-1", "--force"]) == 2
+    assert "refine must be a number of steps (an integer >= 0), got -1" in capsys.readouterr().err
+
+
+def test_per_image_deltas_use_each_images_own_classic_points():
+    from integrations.lic.evaluate import per_image_deltas, per_image_table
+
+    def rec(image, bpp, psnr, **extra):
+        return {"image": image, "bpp": bpp, "psnr-rgb": psnr, **extra}
+
+    classic = {"name": "jpeg", "points": [{"images": [rec("a.png", 0.2, 25.0), rec("b.png", 0.3, 30.0)]},
+                                          {"images": [rec("a.png", 0.4, 29.0), rec("b.png", 0.5, 32.0)]}]}
+    document = {"images": ["a.png", "b.png"], "classic": [classic],
+                "points": [{"quality": 1, "images": [rec("a.png", 0.3, 28.0), rec("b.png", 0.6, 31.0)]}],
+                "refined": {"points": [{"quality": 1, "images": [rec("b.png", 0.4, 31.5, refine_steps=5)]}]}}
+    rows = per_image_deltas(document)
+    # a.png at 0.3 bpp: its own JPEG points give 27.0 dB (the mean curve of both images would give 28.75)
+    assert rows[0] == {"refine_steps": 0, "quality": 1, "image": "a.png", "bpp": 0.3, "psnr-rgb": 28.0,
+                       "jpeg": pytest.approx(1.0)}
+    assert rows[1]["jpeg"] is None  # 0.6 bpp is beyond b.png's JPEG points
+    assert rows[2]["refine_steps"] == 5 and rows[2]["jpeg"] == pytest.approx(0.5)
+    lines = per_image_table(document).splitlines()
+    assert lines[0] == "| refine steps | quality | image | bpp | PSNR (dB) | Δ jpeg (dB) |"
+    assert lines[2:] == ["| 0 | 1 | a.png | 0.3000 | 28.00 | +1.00 |", "| 0 | 1 | b.png | 0.6000 | 31.00 | n/a |",
+                         "| 5 | 1 | b.png | 0.4000 | 31.50 | +0.50 |"]
+
+
 def test_psnr_at_matched_rate_interpolates_within_the_curve_only():
     from integrations.lic.evaluate import matched_rate_table, psnr_at
 

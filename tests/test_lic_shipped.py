@@ -101,8 +101,11 @@ def test_example_evaluates_the_shipped_weights_by_default(tmp_path):
                           "--out-dir", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "using the shipped weights" in run.stderr and "UNTRAINED" not in run.stderr
-    rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "quality" not in line]
+    means, _, per_image = run.stdout.partition("\nper image")
+    rows = [line for line in means.splitlines() if line.startswith("| ") and "quality" not in line]
     assert sorted(int(r.split("|")[1]) for r in rows) == [1, 2, 3, 4, 5, 6]
+    rows = [line.split(" | ") for line in per_image.splitlines() if line.startswith("| 0 |")]  # no refinement
+    assert sorted(int(r[1]) for r in rows) == [1, 2, 3, 4, 5, 6] and {r[2] for r in rows} == {"astronaut.png"}
     assert len(list(tmp_path.glob("*.json"))) == 1 and len(list(tmp_path.glob("*.png"))) == 1
 
 

@@ -3,7 +3,9 @@
 For every model (one rate point each, e.g. one checkpoint per quality) and every image: compress to
 bytes, decompress, and record bpp from the byte count (container header included), RGB 8-bit
 PSNR and MS-SSIM of the decoded image, encode / decode wall time, and whether the decoded image
-equals the encoder-side reconstruction. The results JSON is in CompressAI's format (means per rate
+equals the encoder-side reconstruction. With ``refine`` > 0 every image is coded a second time
+with encoder-side refinement (:func:`.refine.compress_refined`, that many steps; the decoder is
+unchanged), and the refined curve is reported beside the plain one. The results JSON is in CompressAI's format (means per rate
 point under ``results``) with per-image records under ``points``. Classic codecs (Pillow: JPEG,
 WebP, JPEG 2000, AVIF) are encoded live on the same images at the model's mean rates plus a fixed
 grid, and the published anchor curves are added when the data set is Kodak (or Tecnick / CLIC:
@@ -25,24 +27,32 @@ from ..compression.imageio import load_rgb, load_rgb_uint8, to_uint8
 
 from .codec import compress_image, decompress_image, is_untrained
 from .model import WeConveneLIC
+from .refine import compress_refined
 
 __all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", "CLASSIC_GRID_BPP", "psnr_at",
-           "matched_rate_table", "versus_table"]
+           "matched_rate_table", "versus_table", "per_image_deltas", "per_image_table"]
 
 # Extra target rates for the classic codecs' curves (besides the model's own rates).
 CLASSIC_GRID_BPP = (0.25, 0.5, 1.0)
 
 
-def evaluate_model(model: WeConveneLIC, paths: list[Path], progress: bool = True) -> list[dict]:
-    """Per-image records for ``model`` on ``paths``."""
+def evaluate_model(model: WeConveneLIC, paths: list[Path], progress: bool = True, refine: int = 0) -> list[dict]:
+    """Per-image records for ``model`` on ``paths``; ``refine`` > 0: each image's latents refined for
+    that many steps before coding (the encode time includes the refinement)."""
+    _check_refine(refine)
     records = []
-    for path in tqdm(paths, desc=f"{model.name} q{model.quality}", unit="img", disable=not progress):
+    desc = f"{model.name} q{model.quality}" + (f" refine {refine}" if refine else "")
+    for path in tqdm(paths, desc=desc, unit="img", disable=not progress):
         x = load_rgb(path)
         H, W = x.shape[-2:]
+        start = time.perf_counter()
+        if refine:
+            data, x_enc, _ = compress_refined(model, x, refine)
+        else:
+            with torch.no_grad():
+                data, x_enc = compress_image(model, x)
+        enc = time.perf_counter() - start
         with torch.no_grad():
-            start = time.perf_counter()
-            data, x_enc = compress_image(model, x)
-            enc = time.perf_counter() - start
             start = time.perf_counter()
             x_dec = decompress_image(model, data)
             dec = time.perf_counter() - start
@@ -51,9 +61,14 @@ def evaluate_model(model: WeConveneLIC, paths: list[Path], progress: bool = True
             "image": Path(path).name, "height": int(H), "width": int(W), "bytes": len(data),
             "bpp": metrics.bpp(len(data), H, W), "psnr-rgb": metrics.psnr(original, decoded),
             "ms-ssim-rgb": _ms_ssim(original, decoded), "encoding_time": enc, "decoding_time": dec,
-            "bit_exact": bool(torch.equal(x_enc, x_dec)),
+            "bit_exact": bool(torch.equal(x_enc, x_dec)), "refine_steps": refine,
         })
     return records
+
+
+def _check_refine(refine: object) -> None:
+    if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
+        raise ValueError(f"refine must be a number of steps (an integer >= 0), got {refine!r}")
 
 
 def _ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,8 +83,9 @@ def _mean(records: list[dict], key: str) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def model_curve(models: list[WeConveneLIC], per_model: list[list[dict]], dataset: str) -> dict:
-    """CompressAI-format results of the rate points, sorted by rate, with per-image records."""
+def model_curve(models: list[WeConveneLIC], per_model: list[list[dict]], dataset: str, refine: int = 0) -> dict:
+    """CompressAI-format results of the rate points, sorted by rate, with per-image records
+    (``refine``: the refinement steps the records were coded with, named in the curve's name)."""
     points = []
     for model, records in zip(models, per_model):
         points.append({
@@ -79,11 +95,12 @@ def model_curve(models: list[WeConveneLIC], per_model: list[list[dict]], dataset
         })
     points.sort(key=lambda p: p["bpp"])
     untrained = any(p["untrained"] for p in points)
-    name = models[0].name + (" (UNTRAINED)" if untrained else "")
+    name = models[0].name + (f" + refine {refine}" if refine else "") + (" (UNTRAINED)" if untrained else "")
     keys = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
     return {
         "name": name,
         "description": f"wavelayers 3DM-WeConvene ({models[0].name}) on {dataset}, bpp from the actual .wlic bytes"
+                       + (f"; latents refined for {refine} steps at the encoder (decoder unchanged)" if refine else "")
                        + ("; UNTRAINED weights: rates and quality are meaningless" if untrained else ""),
         "results": {k: [p[k] for p in points] for k in keys},
         "points": points,
@@ -103,9 +120,15 @@ def run_evaluation(
     classic_grid: tuple[float, ...] = CLASSIC_GRID_BPP,
     force: bool = False,
     progress: bool = True,
+    refine: int = 0,
 ) -> dict:
     """Evaluate ``models`` on ``data`` (a folder or a list of image paths); write the results JSON
-    ``out`` (and the R-D plot ``plot``); return a short summary (means, BD-rates, files written)."""
+    ``out`` (and the R-D plot ``plot``); return a short summary (means, BD-rates, files written).
+
+    ``refine`` > 0 codes every image a second time with that many refinement steps: the results
+    JSON then holds that curve under ``"refined"`` (same format, with its own ``bd_rate``), the plot
+    draws it, and the summary has it under ``"refined"``."""
+    _check_refine(refine)
     for path in (out, plot):
         if path is not None and not force and Path(path).exists():
             raise FileExistsError(f"{path} exists; pass --force to overwrite it")
@@ -115,25 +138,39 @@ def run_evaluation(
     if not paths:
         raise ValueError(f"no images to evaluate in {data}")
     dataset = dataset_name or (Path(data).name if not isinstance(data, list) else "images")
-    curve = model_curve(models, [evaluate_model(m, paths, progress) for m in models], dataset)
+    curves = [model_curve(models, [evaluate_model(m, paths, progress) for m in models], dataset)]
+    if refine:
+        curves.append(model_curve(models, [evaluate_model(m, paths, progress, refine) for m in models], dataset,
+                                  refine))
 
     arrays = [load_rgb_uint8(p) for p in paths]
     names = [p.name for p in paths]
-    targets = sorted({round(b, 4) for b in curve["results"]["bpp"] if b > 0} | set(classic_grid))
+    targets = sorted({round(b, 4) for c in curves for b in c["results"]["bpp"] if b > 0} | set(classic_grid))
     classic_curves = [
         classic.rd_curve(arrays, codec, targets, names=names, progress=progress) for codec in classic_codecs
     ]
     anchors = results.published_anchors(anchor_dataset(dataset))
-    bd = _bd_rates(curve, classic_curves + anchors, anchor)
+    bd = [_bd_rates(c, classic_curves + anchors, anchor) for c in curves]
 
-    document = {**curve, "dataset": dataset, "images": [p.name for p in paths], "classic": classic_curves,
-                "bd_rate": bd}
+    document = {**curves[0], "dataset": dataset, "images": [p.name for p in paths], "classic": classic_curves,
+                "bd_rate": bd[0]}
+    if refine:
+        document["refined"] = {**curves[1], "refine_steps": refine, "bd_rate": bd[1]}
     results.write_results(out, document, force=force)
     if plot is not None:
-        title = f"{dataset}: {len(paths)} image(s)" + (" — UNTRAINED model" if "UNTRAINED" in curve["name"] else "")
-        results.plot_rd([curve, *classic_curves, *anchors], plot, metric="psnr-rgb", title=title, force=force)
+        title = f"{dataset}: {len(paths)} image(s)" + (" — UNTRAINED model" if "UNTRAINED" in curves[0]["name"] else "")
+        results.plot_rd([*curves, *classic_curves, *anchors], plot, metric="psnr-rgb", title=title, force=force)
+    summaries = [_curve_summary(c, classic_curves, b) for c, b in zip(curves, bd)]
+    summary = {"model": curves[0]["name"], "dataset": dataset, "images": len(paths), **summaries[0],
+               "results": str(out), "plot": str(plot) if plot else None}
+    if refine:
+        summary["refined"] = {"model": curves[1]["name"], "refine_steps": refine, **summaries[1]}
+    return summary
+
+
+def _curve_summary(curve: dict, classic_curves: list[dict], bd: dict) -> dict:
+    """A model curve's mean points, its PSNR next to each classic codec's at the same rates, its BD-rates."""
     return {
-        "model": curve["name"], "dataset": dataset, "images": len(paths),
         "points": [{k: p[k] for k in ("quality", "bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",
                                        "decoding_time")} | {"bit_exact": all(r["bit_exact"] for r in p["images"])}
                    for p in curve["points"]],
@@ -142,7 +179,7 @@ def run_evaluation(
             | {c["name"]: psnr_at(c["results"], p["bpp"]) for c in classic_curves}
             for p in curve["points"]
         ],
-        "bd_rate": bd, "results": str(out), "plot": str(plot) if plot else None,
+        "bd_rate": bd,
     }
 
 
@@ -167,6 +204,45 @@ def matched_rate_table(summary: dict) -> str:
         for c in codecs:
             v = r[c]
             cells += ["n/a (rate out of its range)", ""] if v is None else [f"{v:.2f}", f"{r['psnr-rgb'] - v:+.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_image_deltas(document: dict) -> list[dict]:
+    """Per image and rate point of a results JSON of :func:`run_evaluation` (the plain curve, then the
+    refined one if any): ``{"refine_steps", "quality", "image", "bpp", "psnr-rgb", <codec>: Δ}``, Δ the
+    model's PSNR minus the classic codec's on the same image at the same bpp (that image's points of
+    the codec's curve, interpolated linearly; None outside them)."""
+    classic_per_image = {
+        c["name"]: {image: {"bpp": [r["bpp"] for p in c["points"] for r in p["images"] if r["image"] == image],
+                            "psnr-rgb": [r["psnr-rgb"] for p in c["points"] for r in p["images"] if r["image"] == image]}
+                    for image in document["images"]}
+        for c in document["classic"]
+    }
+    rows = []
+    for curve in (document, document.get("refined")):
+        if curve is None:
+            continue
+        for p in curve["points"]:
+            for r in p["images"]:
+                row = {"refine_steps": r.get("refine_steps", 0), "quality": p["quality"], "image": r["image"],
+                       "bpp": r["bpp"], "psnr-rgb": r["psnr-rgb"]}
+                for codec, per_image in classic_per_image.items():
+                    v = psnr_at(per_image[r["image"]], r["bpp"])
+                    row[codec] = None if v is None else r["psnr-rgb"] - v
+                rows.append(row)
+    return rows
+
+
+def per_image_table(document: dict) -> str:
+    """Markdown table of :func:`per_image_deltas`, ordered by refinement steps, quality and image."""
+    rows = sorted(per_image_deltas(document), key=lambda r: (r["refine_steps"], r["quality"], r["image"]))
+    codecs = [c["name"] for c in document["classic"]]
+    lines = ["| refine steps | quality | image | bpp | PSNR (dB) | " + " | ".join(f"Δ {c} (dB)" for c in codecs) + " |",
+             "|" + "---|" * (5 + len(codecs))]
+    for r in rows:
+        cells = [str(r["refine_steps"]), str(r["quality"]), r["image"], f"{r['bpp']:.4f}", f"{r['psnr-rgb']:.2f}"]
+        cells += ["n/a" if r[c] is None else f"{r[c]:+.2f}" for c in codecs]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
