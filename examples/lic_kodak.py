@@ -4,7 +4,7 @@
     python examples/lic_kodak.py --data /path/to/kodak
     python examples/lic_kodak.py --checkpoint q1.safetensors q3.safetensors   # your own weights
     python examples/lic_kodak.py --checkpoint vr.safetensors --quality 1 2 2.5 3 4   # a variable-rate model
-    python examples/lic_kodak.py --quality 5 6 --refine 100   # also with encoder-side refinement (slow: ~1 s/step/image)
+    python examples/lic_kodak.py --quality 5 6 --refine 100   # also refined at the encoder (~1 s/step/image)
 
 Every image is really compressed to bytes and decompressed (bpp from the bytes, bit-exactness
 checked); the classic codecs run live through Pillow at the model's rates plus a small grid.

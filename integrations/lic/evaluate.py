@@ -5,11 +5,11 @@ bytes, decompress, and record bpp from the byte count (container header included
 PSNR and MS-SSIM of the decoded image, encode / decode wall time, and whether the decoded image
 equals the encoder-side reconstruction. With ``refine`` > 0 every image is coded a second time
 with encoder-side refinement (:func:`.refine.compress_refined`, that many steps; the decoder is
-unchanged), and the refined curve is reported beside the plain one. The results JSON is in CompressAI's format (means per rate
-point under ``results``) with per-image records under ``points``. Classic codecs (Pillow: JPEG,
-WebP, JPEG 2000, AVIF) are encoded live on the same images at the model's mean rates plus a fixed
-grid, and the published anchor curves are added when the data set is Kodak (or Tecnick / CLIC:
-:func:`anchor_dataset` maps a folder name onto the anchor sets).
+unchanged), and the refined curve is reported beside the plain one. The results JSON is in
+CompressAI's format (means per rate point under ``results``) with per-image records under ``points``.
+Classic codecs (Pillow: JPEG, WebP, JPEG 2000, AVIF) are encoded live on the same images at the
+model's mean rates plus a fixed grid, and the published anchor curves are added when the data set
+is Kodak (or Tecnick / CLIC: :func:`anchor_dataset` maps a folder name onto the anchor sets).
 """
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ def run_evaluation(
         document["refined"] = {**curves[1], "refine_steps": refine, "bd_rate": bd[1]}
     results.write_results(out, document, force=force)
     if plot is not None:
-        title = f"{dataset}: {len(paths)} image(s)" + (" — UNTRAINED model" if "UNTRAINED" in curves[0]["name"] else "")
+        untrained = "UNTRAINED" in curves[0]["name"]
+        title = f"{dataset}: {len(paths)} image(s)" + (" — UNTRAINED model" if untrained else "")
         results.plot_rd([*curves, *classic_curves, *anchors], plot, metric="psnr-rgb", title=title, force=force)
     summaries = [_curve_summary(c, classic_curves, b) for c, b in zip(curves, bd)]
     summary = {"model": curves[0]["name"], "dataset": dataset, "images": len(paths), **summaries[0],
@@ -213,12 +214,12 @@ def per_image_deltas(document: dict) -> list[dict]:
     refined one if any): ``{"refine_steps", "quality", "image", "bpp", "psnr-rgb", <codec>: Δ}``, Δ the
     model's PSNR minus the classic codec's on the same image at the same bpp (that image's points of
     the codec's curve, interpolated linearly; None outside them)."""
-    classic_per_image = {
-        c["name"]: {image: {"bpp": [r["bpp"] for p in c["points"] for r in p["images"] if r["image"] == image],
-                            "psnr-rgb": [r["psnr-rgb"] for p in c["points"] for r in p["images"] if r["image"] == image]}
-                    for image in document["images"]}
-        for c in document["classic"]
-    }
+    def own_points(curve: dict, image: str) -> dict:
+        records = [r for p in curve["points"] for r in p["images"] if r["image"] == image]
+        return {"bpp": [r["bpp"] for r in records], "psnr-rgb": [r["psnr-rgb"] for r in records]}
+
+    classic_per_image = {c["name"]: {image: own_points(c, image) for image in document["images"]}
+                         for c in document["classic"]}
     rows = []
     for curve in (document, document.get("refined")):
         if curve is None:
@@ -238,7 +239,8 @@ def per_image_table(document: dict) -> str:
     """Markdown table of :func:`per_image_deltas`, ordered by refinement steps, quality and image."""
     rows = sorted(per_image_deltas(document), key=lambda r: (r["refine_steps"], r["quality"], r["image"]))
     codecs = [c["name"] for c in document["classic"]]
-    lines = ["| refine steps | quality | image | bpp | PSNR (dB) | " + " | ".join(f"Δ {c} (dB)" for c in codecs) + " |",
+    head = "| refine steps | quality | image | bpp | PSNR (dB) | " + " | ".join(f"Δ {c} (dB)" for c in codecs)
+    lines = [head + " |",
              "|" + "---|" * (5 + len(codecs))]
     for r in rows:
         cells = [str(r["refine_steps"]), str(r["quality"]), r["image"], f"{r['bpp']:.4f}", f"{r['psnr-rgb']:.2f}"]
