@@ -84,6 +84,22 @@ def test_lic_ceiling_reproduces_the_coded_point_and_orders_the_reconstructions(t
     assert low["rounded"] < low["unquantised"]
     assert 0.05 < low["bpp"] < high["bpp"] < 2.0
     assert all(15 < r[k] < 50 for r in rows for k in lic_ceiling.KINDS)
+    assert all("decoder" not in r for r in rows)
+
+
+@pytest.mark.timeout(180)
+def test_lic_ceiling_decoder_column_improves_on_the_encoders_latents(tmp_path: Path) -> None:
+    """Latents optimised for MSE alone reconstruct better than g_a's own (the decoder-range bound)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import lic_ceiling
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    out = tmp_path / "ceiling.json"
+    assert lic_ceiling.main(["--quality", "6", "--limit", "1", "--decoder-steps", "4", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    (row,) = doc["rows"]
+    assert doc["decoder_steps"] == 4 and row["decoder"] > row["unquantised"] + 0.05
 
 
 @pytest.mark.timeout(120)

@@ -73,9 +73,22 @@ def test_refinement_is_deterministic(model, image):
     assert torch.equal(a.y, b.y) and torch.equal(a.z, b.z)
 
 
+def test_learning_rate_decay(model, image):
+    """lr_end = lr is the constant schedule (the default) bit for bit; a decayed one follows another
+    path and still never returns a worse loss than the encoder's latents."""
+    constant = refine_latents(model, image, 8, lr=0.05, check_every=8, seed=1)
+    same = refine_latents(model, image, 8, lr=0.05, lr_end=0.05, check_every=8, seed=1)
+    decayed = refine_latents(model, image, 8, lr=0.05, lr_end=0.0005, check_every=8, seed=1)
+    assert torch.equal(constant.y, same.y) and torch.equal(constant.z, same.z)
+    assert decayed.final_loss <= decayed.initial_loss
+    assert [c[0] for c in decayed.checks] == [0, 8]
+    assert decayed.checks[1][1] != constant.checks[1][1]  # the hard-rounded loss at step 8
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"steps": -1}, "steps"), ({"steps": 1.5}, "steps"), ({"steps": 2, "check_every": 0}, "check_every"),
     ({"steps": 2, "tau_start": 0.1, "tau_end": 0.5}, "tau"), ({"steps": 2, "lr": 0.0}, "lr"),
+    ({"steps": 2, "lr": 0.01, "lr_end": 0.02}, "lr_end"), ({"steps": 2, "lr_end": 0.0}, "lr_end"),
 ])
 def test_bad_arguments(model, image, kwargs, match):
     with pytest.raises(ValueError, match=match):

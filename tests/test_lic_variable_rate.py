@@ -4,6 +4,7 @@ with quality, a fractional quality decodes bit-exactly from the header alone, th
 search, training with a quality per step (resumed exactly), and clear refusals of bad values."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -191,6 +192,35 @@ def test_training_validates_every_quality(photos, tmp_path):
     with pytest.raises(ValueError, match="variable-rate"):
         run_training(build_model(TINY, 3), str(photos), str(tmp_path / "f.safetensors"), steps=1, batch=1, crop=64,
                      progress=False, qualities=[1, 2])
+
+
+def test_encoder_only_training_leaves_the_decoder_bit_identical(photos, tmp_path):
+    """--train encoder: g_a / h_a / the forward gains move, every other parameter keeps its exact bits,
+    so the streams of the new encoder decode with the starting model to the very same image."""
+    torch.manual_seed(0)
+    start = build_model(TINY_VR)
+    out = tmp_path / "enc.safetensors"
+    history = run_training(copy.deepcopy(start), str(photos), str(out), steps=3, batch=1, crop=64, progress=False,
+                           lr=1e-2, lr_drop=1.0, qualities=[2, 5], save_every=2, train="encoder")
+    assert all("aux_loss" not in h for h in history)
+    trained = load_checkpoint(out)
+    before, after = dict(start.named_parameters()), dict(trained.named_parameters())
+    moved = {n for n in before if not torch.equal(before[n], after[n])}
+    assert moved and all(start.encoder_parameter(n) for n in moved)
+    assert any(n.startswith("g_a.") for n in moved) and "gains.y_inverse" not in moved
+    assert torch.equal(start.entropy_bottleneck.quantiles, trained.entropy_bottleneck.quantiles)
+    assert json.loads(read_metadata(out)["extra"])["train"] == "encoder"
+    image = load_rgb(next(p for p in sorted(photos.iterdir()) if p.suffix == ".png"))[..., :48, :64]
+    start.update(force=True)
+    start.eval()
+    streams, _ = trained.encode(image, quality=5)
+    assert torch.equal(start.decode(streams, 48, 64, quality=5), trained.decode(streams, 48, 64, quality=5))
+    with pytest.raises(ValueError, match="same --train"):
+        run_training(build_model(TINY_VR), str(photos), str(out), steps=4, batch=1, crop=64, progress=False,
+                     resume=True)
+    with pytest.raises(ValueError, match="train must be one of"):
+        run_training(build_model(TINY_VR), str(photos), str(tmp_path / "x.safetensors"), steps=1, batch=1, crop=64,
+                     progress=False, train="decoder")
 
 
 @pytest.fixture(scope="module")

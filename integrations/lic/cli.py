@@ -23,7 +23,7 @@ from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS, WeConveneLIC, mod
 from .gains import GAIN_INITS
 from .model import to_variable_rate
 from .averaging import average_checkpoints
-from .training import run_training
+from .training import TRAINABLE, run_training
 from .weights import manifest
 
 __all__ = ["main", "build_parser"]
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "sqrt(lambda_s / lambda_init) on y ('lambda')")
     p.add_argument("--gain-lr", type=float, default=None,
                    help="with --variable-rate: learning rate of the gain vectors (default --lr)")
+    p.add_argument("--train", choices=TRAINABLE, default="all",
+                   help="what to update: every parameter, or only the encoder (g_a, h_a, forward gains; the "
+                        "decoder, and so every bitstream's meaning, stays bit-identical)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT.state.pt (written every --save-every steps and at the end)")
     p.add_argument("--save-every", type=int, default=500, help="write the training state every N steps (0: only at the end)")
@@ -231,7 +234,7 @@ def _train(args: argparse.Namespace) -> None:
                  w1=args.w1, w2=args.w2, seed=args.seed, command=command, force=args.force, device=args.device,
                  lr_drop=args.lr_drop, time_limit=args.time_limit, val=args.val, half=args.half,
                  metric=args.metric, save_every=args.save_every, resume=args.resume, init=init,
-                 qualities=args.qualities, gain_lr=args.gain_lr)
+                 qualities=args.qualities, gain_lr=args.gain_lr, train=args.train)
 
 
 def _average(args: argparse.Namespace) -> None:

@@ -305,6 +305,13 @@ class WeConveneLIC(CompressionModel):
             return None
         return self.gains(self.quality if quality is None else check_quality(quality, True))
 
+    @staticmethod
+    def encoder_parameter(name: str) -> bool:
+        """Whether the parameter ``name`` (of ``named_parameters()``) belongs to the encoder side only:
+        ``g_a``, ``h_a`` and the forward gains ``y_gain`` / ``z_gain``. The rest decides what a
+        bitstream decodes to."""
+        return name.startswith(("g_a.", "h_a.")) or name in ("gains.y_gain", "gains.z_gain")
+
     # --- the four transforms, with the gains of a variable-rate model -----------------------------
     def analysis(self, x: Tensor, gains: dict[str, Tensor] | None) -> Tensor:
         """Padded image (N, 3, H, W) -> ``y`` (N, M, H/16, W/16), gained."""

@@ -96,13 +96,15 @@ def refine_latents(
     steps: int,
     *,
     lr: float = 2e-2,
+    lr_end: float | None = None,
     tau_start: float = 0.5,
     tau_end: float = 0.1,
     lmbda: float | None = None,
     check_every: int = 10,
     seed: int = 0,
 ) -> RefineResult:
-    """Refine the latents of ``x`` (1, 3, H, W) in [0, 1] for ``steps`` Adam steps (``lr``) on
+    """Refine the latents of ``x`` (1, 3, H, W) in [0, 1] for ``steps`` Adam steps (``lr``, decayed
+    geometrically to ``lr_end``, default ``lr``: constant) on
     ``bpp + lmbda * 255^2 * MSE`` (``lmbda``: that of the model's quality, ``model.lmbda``) through SGA
     with ``tau`` annealed geometrically from ``tau_start`` to ``tau_end``; the Gumbel noise comes
     from ``seed``. The model's weights are not changed (no gradient is stored in them)."""
@@ -115,8 +117,9 @@ def refine_latents(
         raise ValueError(f"check_every must be an integer >= 1, got {check_every!r}")
     if not (0 < tau_end <= tau_start) or not math.isfinite(tau_start):
         raise ValueError(f"need 0 < tau_end <= tau_start < inf, got tau_start={tau_start!r}, tau_end={tau_end!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    lr_end = lr if lr_end is None else lr_end
+    if not (0 < lr_end <= lr and math.isfinite(lr)):
+        raise ValueError(f"need 0 < lr_end <= lr < inf, got lr={lr!r}, lr_end={lr_end!r}")
     lmbda = model.lmbda if lmbda is None else float(lmbda)
     start = time.perf_counter()
     was_training = model.training
@@ -140,7 +143,10 @@ def refine_latents(
         best_loss = initial = check(0)
         best = (y.detach().clone(), z.detach().clone(), 0)
         for step in range(1, steps + 1):
-            tau = tau_start * (tau_end / tau_start) ** ((step - 1) / max(steps - 1, 1))
+            progress = (step - 1) / max(steps - 1, 1)
+            tau = tau_start * (tau_end / tau_start) ** progress
+            for group in optimizer.param_groups:
+                group["lr"] = lr * (lr_end / lr) ** progress
             loss, _, _ = _rate_distortion(model, x, y, z, lmbda, lambda v: sga_round(v, tau, generator), gains)
             optimizer.zero_grad(set_to_none=True)
             y.grad, z.grad = torch.autograd.grad(loss, [y, z])

@@ -30,16 +30,34 @@ __all__ = ["make_optimizers", "train_step", "random_crops", "round_to_half", "va
 
 def make_optimizers(
     model: nn.Module, lr: float = 1e-4, aux_lr: float = 1e-3, gain_lr: float | None = None
-) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+) -> tuple[torch.optim.Adam, torch.optim.Adam | None]:
     """Adam over the network (``lr``; the gain vectors of a variable-rate model in a second group
-    at ``gain_lr``, default ``lr``) and Adam over the EntropyBottleneck quantiles (``aux_lr``)."""
-    named = dict(model.named_parameters())
+    at ``gain_lr``, default ``lr``) and Adam over the EntropyBottleneck quantiles (``aux_lr``; None
+    when they are frozen). Parameters with ``requires_grad=False`` (see :func:`freeze_decoder`) are left out."""
+    named = {n: p for n, p in model.named_parameters() if p.requires_grad}
     aux = [p for n, p in named.items() if n.endswith(".quantiles")]
     gains = [p for n, p in named.items() if n.startswith("gains.")]
     main = [p for n, p in named.items() if not n.endswith(".quantiles") and not n.startswith("gains.")]
     groups = [{"params": main, "lr": lr}] + ([{"params": gains, "lr": lr if gain_lr is None else gain_lr}]
                                              if gains else [])
-    return torch.optim.Adam(groups, lr=lr), torch.optim.Adam(aux, lr=aux_lr)
+    return torch.optim.Adam(groups, lr=lr), (torch.optim.Adam(aux, lr=aux_lr) if aux else None)
+
+
+# What a training run updates: every parameter, or only the encoder side (g_a, h_a and the forward
+# gains), which leaves the decoder, and so the meaning of every bitstream, exactly as it was.
+TRAINABLE = ("all", "encoder")
+
+
+def freeze_decoder(model: WeConveneLIC) -> list[str]:
+    """Stop the gradients of every decoder-side parameter of ``model`` (``h_s``, the entropy models,
+    ``g_s`` and the inverse gains): only :meth:`WeConveneLIC.encoder_parameter` ones stay trainable.
+    Returns the names of the trainable parameters."""
+    trainable = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(model.encoder_parameter(name))
+        if p.requires_grad:
+            trainable.append(name)
+    return trainable
 
 
 def train_step(
@@ -47,15 +65,15 @@ def train_step(
     batch: Tensor,
     criterion: RateDistortionLoss,
     optimizer: torch.optim.Optimizer,
-    aux_optimizer: torch.optim.Optimizer,
+    aux_optimizer: torch.optim.Optimizer | None,
     clip_max_norm: float = 1.0,
     sync: Callable[[Sequence[Tensor]], None] | None = None,
 ) -> dict[str, float]:
     """One optimisation step on ``batch`` (N, 3, H, W) in [0, 1]; returns the loss terms as floats.
-    ``sync`` (e.g. an all-reduce over processes) is applied to the gradients before each update."""
+    ``sync`` (e.g. an all-reduce over processes) is applied to the gradients before each update;
+    ``aux_optimizer`` None: the EntropyBottleneck quantiles are frozen (no auxiliary step)."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    aux_optimizer.zero_grad(set_to_none=True)
     out = criterion(model(batch), batch)
     out["loss"].backward()
     main = [p for g in optimizer.param_groups for p in g["params"]]
@@ -64,13 +82,15 @@ def train_step(
     if clip_max_norm > 0:
         torch.nn.utils.clip_grad_norm_(main, clip_max_norm)
     optimizer.step()
-    aux_loss = model.aux_loss()
-    aux_loss.backward()
-    if sync is not None:
-        sync([p for g in aux_optimizer.param_groups for p in g["params"]])
-    aux_optimizer.step()
     stats = {k: float(v.detach()) for k, v in out.items() if k != "bands"}
-    stats["aux_loss"] = float(aux_loss.detach())
+    if aux_optimizer is not None:
+        aux_optimizer.zero_grad(set_to_none=True)
+        aux_loss = model.aux_loss()
+        aux_loss.backward()
+        if sync is not None:
+            sync([p for g in aux_optimizer.param_groups for p in g["params"]])
+        aux_optimizer.step()
+        stats["aux_loss"] = float(aux_loss.detach())
     return stats
 
 
@@ -161,6 +181,7 @@ def run_training(
     init: dict | None = None,
     qualities: Sequence[int] | None = None,
     gain_lr: float | None = None,
+    train: str = "all",
 ) -> list[dict[str, float]]:
     """Train ``model`` on random crops of the images in ``data`` and write the checkpoint ``out``.
 
@@ -175,10 +196,13 @@ def run_training(
     holds). ``init`` (how the starting weights were made) is stored in the checkpoint's
     metadata. A variable-rate ``model`` is trained at a quality index drawn per step from
     ``qualities`` (default: all of :data:`LAMBDAS`), its gain vectors at ``gain_lr`` (default
-    ``lr``); the validation is then per quality. Under ``torchrun`` every process trains on its own crops (``batch`` each) and the
+    ``lr``); the validation is then per quality. ``train="encoder"`` updates only the encoder side
+    (:func:`freeze_decoder`): the decoder of the written checkpoint is bit-identical to the start. Under ``torchrun`` every process trains on its own crops (``batch`` each) and the
     gradients are averaged; process 0 writes the files.
     """
     state_path = Path(str(out) + ".state.pt")
+    if train not in TRAINABLE:
+        raise ValueError(f"train must be one of {TRAINABLE}, got {train!r}")
     if not 0 < lr_drop <= 1:
         raise ValueError(f"lr_drop must be in (0, 1], got {lr_drop!r}")
     if metric == "ms-ssim" and crop < 161:
@@ -201,6 +225,8 @@ def run_training(
         raise ValueError(f"qualities / gain_lr are options of a variable-rate model; {model.name} is fixed-rate")
     else:
         qualities = [model.quality]
+    if train == "encoder":
+        freeze_decoder(model)
     criteria = {q: RateDistortionLoss.for_model(model, LAMBDAS[q], w1=w1, w2=w2, metric=metric) for q in qualities}
     model.to(dev)
     optimizer, aux_optimizer = make_optimizers(model, lr=lr, gain_lr=gain_lr)
@@ -214,9 +240,14 @@ def run_training(
         if state["world_size"] != world.size:
             raise ValueError(f"{state_path} was written by {state['world_size']} process(es), "
                              f"this run has {world.size}")
+        if (aux_optimizer is None) != (state["aux_optimizer"] is None):
+            raise ValueError(f"{state_path} was written by a run that trained "
+                             f"{'only the encoder' if state['aux_optimizer'] is None else 'every parameter'}; "
+                             f"resume it with the same --train")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        aux_optimizer.load_state_dict(state["aux_optimizer"])
+        if aux_optimizer is not None:
+            aux_optimizer.load_state_dict(state["aux_optimizer"])
         generator.set_state(state["generators"][world.rank].to(generator.get_state().device))
         _set_global_rng_state(state["global_rng"][world.rank], dev)
         first, elapsed, lr_dropped_at = state["step"], state["seconds"], state["lr_dropped_at"]
@@ -228,7 +259,7 @@ def run_training(
         global_rng = world.gather(_global_rng_state(dev))
         if world.is_main:
             save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "aux_optimizer": aux_optimizer.state_dict(), "generators": generators, "global_rng": global_rng,
+                        "aux_optimizer": None if aux_optimizer is None else aux_optimizer.state_dict(), "generators": generators, "global_rng": global_rng,
                         "step": step, "seconds": seconds, "lr_dropped_at": lr_dropped_at, "history": history,
                         "world_size": world.size}, state_path)
 
@@ -279,7 +310,7 @@ def run_training(
                  "device_name": device_name,
                  "processes": world.size, "batch": batch, "crop": crop, "lr": lr, "lr_drop": lr_drop,
                  "lr_dropped_at": lr_dropped_at, "w1": w1, "w2": w2, "metric": metric, "seed": seed,
-                 "images": len(images), "data": str(data), "val": validation, "half": half,
+                 "images": len(images), "data": str(data), "val": validation, "half": half, "train": train,
                  "final": history[-1] if history else {}}
         if model.variable_rate:
             extra |= {"qualities": qualities, "gain_lr": lr if gain_lr is None else gain_lr}
