@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, nargs="+", default=[100])
     parser.add_argument("--limit", type=int, default=3, help="first N photos that scikit-image ships")
     parser.add_argument("--lr", type=float, default=2e-2)
+    parser.add_argument("--lr-end", type=float, default=None,
+                        help="decay the learning rate geometrically to this over the steps (default: constant)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lic_refine_vr.json")
     parser.add_argument("--summary", action="store_true", help="print the table of --out and exit")
     parser.add_argument("--versus", action="store_true", help="with --summary: Δ to JPEG, WebP, JPEG 2000 per image")
@@ -125,19 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     photos = [(n, torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0) for n, a in bundled_photos(args.limit)]
     records = json.loads(args.out.read_text())["records"] if args.out.exists() else []
-    done = {(r.get("model"), r["quality"], r["image"], r["steps"], r["lr"]) for r in records}
+    done = {(r.get("model"), r["quality"], r["image"], r["steps"], r["lr"], r.get("lr_end")) for r in records}
     for q in (int(q) if q == int(q) else q for q in args.quality):
         model = load_model(args.checkpoint, name=None if args.checkpoint else args.name, quality=q).eval()
         for name, x in photos:
             H, W = x.shape[-2:]
             for steps in [0, *args.steps]:
-                if (model.model_id, q, name, steps, args.lr) in done:
+                if (model.model_id, q, name, steps, args.lr, args.lr_end) in done:
                     continue
                 start = time.perf_counter()
-                data, x_enc, result = compress_refined(model, x, steps, lr=args.lr)
+                data, x_enc, result = compress_refined(model, x, steps, lr=args.lr, lr_end=args.lr_end)
                 seconds = time.perf_counter() - start
                 x_dec = model.decompress(data)
-                record = {"model": model.model_id, "quality": q, "image": name, "steps": steps, "lr": args.lr, "bytes": len(data),
+                record = {"model": model.model_id, "quality": q, "image": name, "steps": steps, "lr": args.lr,
+                          "lr_end": args.lr_end, "bytes": len(data),
                           "bpp": len(data) * 8 / (H * W), "psnr": metrics.psnr(to_uint8(x), to_uint8(x_dec)),
                           "bit_exact": bool(torch.equal(x_enc, x_dec)), "encode_seconds": round(seconds, 2),
                           "initial_loss": result.initial_loss, "final_loss": result.final_loss,
