@@ -94,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.decoder_steps < 0:
         parser.error(f"--decoder-steps must be >= 0, got {args.decoder_steps}")
     model = load_model(args.checkpoint, name=None if args.checkpoint else args.name).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
     if not model.variable_rate and args.quality != [model.quality]:
         args.quality = [model.quality]
     photos = bundled_photos(args.limit)

@@ -48,16 +48,11 @@ def make_optimizers(
 TRAINABLE = ("all", "encoder")
 
 
-def freeze_decoder(model: WeConveneLIC) -> list[str]:
+def freeze_decoder(model: WeConveneLIC) -> None:
     """Stop the gradients of every decoder-side parameter of ``model`` (``h_s``, the entropy models,
-    ``g_s`` and the inverse gains): only :meth:`WeConveneLIC.encoder_parameter` ones stay trainable.
-    Returns the names of the trainable parameters."""
-    trainable = []
+    ``g_s`` and the inverse gains): only :meth:`WeConveneLIC.encoder_parameter` ones stay trainable."""
     for name, p in model.named_parameters():
         p.requires_grad_(model.encoder_parameter(name))
-        if p.requires_grad:
-            trainable.append(name)
-    return trainable
 
 
 def train_step(
@@ -197,8 +192,9 @@ def run_training(
     metadata. A variable-rate ``model`` is trained at a quality index drawn per step from
     ``qualities`` (default: all of :data:`LAMBDAS`), its gain vectors at ``gain_lr`` (default
     ``lr``); the validation is then per quality. ``train="encoder"`` updates only the encoder side
-    (:func:`freeze_decoder`): the decoder of the written checkpoint is bit-identical to the start. Under ``torchrun`` every process trains on its own crops (``batch`` each) and the
-    gradients are averaged; process 0 writes the files.
+    (:func:`freeze_decoder`): the decoder of the written checkpoint is bit-identical to the start.
+    Under ``torchrun`` every process trains on its own crops (``batch`` each) and the gradients are
+    averaged; process 0 writes the files.
     """
     state_path = Path(str(out) + ".state.pt")
     if train not in TRAINABLE:
@@ -259,7 +255,8 @@ def run_training(
         global_rng = world.gather(_global_rng_state(dev))
         if world.is_main:
             save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "aux_optimizer": None if aux_optimizer is None else aux_optimizer.state_dict(), "generators": generators, "global_rng": global_rng,
+                        "aux_optimizer": None if aux_optimizer is None else aux_optimizer.state_dict(),
+                        "generators": generators, "global_rng": global_rng,
                         "step": step, "seconds": seconds, "lr_dropped_at": lr_dropped_at, "history": history,
                         "world_size": world.size}, state_path)
 
