@@ -5,6 +5,7 @@
     python examples/lic_kodak.py --checkpoint q1.safetensors q3.safetensors   # your own weights
     python examples/lic_kodak.py --checkpoint vr.safetensors --quality 1 2 2.5 3 4   # a variable-rate model
     python examples/lic_kodak.py --quality 5 6 --refine 100   # also refined at the encoder (~1 s/step/image)
+    python examples/lic_kodak.py --quality 6 --refine 300 --refine-lr 3e-2 --refine-lr-end 3e-3   # decayed step
 
 Every image is really compressed to bytes and decompressed (bpp from the bytes, bit-exactness
 checked); the classic codecs run live through Pillow at the model's rates plus a small grid.
@@ -16,7 +17,8 @@ published anchor curves (VTM, BPG, WeConvene, ChWDTA, CompressAI) are drawn too.
 weights instead (the coding pipeline works, the rates and images mean nothing) and says so.
 
 ``--refine STEPS`` codes every image a second time with its latents refined for STEPS steps at the
-encoder (the decoder is unchanged) and reports that curve beside the plain one. Prints the mean
+encoder (the decoder is unchanged) and reports that curve beside the plain one; ``--refine-lr`` /
+``--refine-lr-end`` set its Adam step (decayed geometrically; default a constant 2e-2). Prints the mean
 PSNR at the model's rates against each classic codec, then the same per image.
 
 Writes ``<out-dir>/<name>-<time>.json`` (CompressAI results format, per-image records, BD-rates;
@@ -35,7 +37,7 @@ from pathlib import Path
 warnings.filterwarnings("ignore", category=FutureWarning)  # compressai's torch.jit.script
 
 from integrations.compression.datasets import BUNDLED_PHOTOS, list_images, write_bundled_photos  # noqa: E402
-from integrations.lic.cli import quality_arg  # noqa: E402
+from integrations.lic.cli import add_refine_schedule, quality_arg  # noqa: E402
 from integrations.lic.codec import UNTRAINED_WARNING, is_untrained, load_model  # noqa: E402
 from integrations.lic.gains import LAMBDAS  # noqa: E402
 from integrations.lic.evaluate import matched_rate_table, per_image_table, run_evaluation, versus_table  # noqa: E402
@@ -65,6 +67,7 @@ def main() -> int:
     parser.add_argument("--refine", type=int, default=0, metavar="STEPS",
                         help="also code every image with its latents refined for STEPS steps (encoder only) and "
                              "report that curve beside the plain one (about a second per step and image on a CPU)")
+    add_refine_schedule(parser)
     args = parser.parse_args()
 
     shipped = shipped_checkpoints("3dm-weconvene-small") or shipped_checkpoints("3dm-weconvene-small-vr")
@@ -106,7 +109,7 @@ def main() -> int:
             models, paths if not args.data else args.data, out=out_dir / f"{name}.json", plot=out_dir / f"{name}.png",
             classic_codecs=[c for c in args.classic.split(",") if c], anchor=args.anchor,
             limit=args.limit if args.data else None, dataset_name=dataset, classic_grid=tuple(args.classic_bpp),
-            refine=args.refine,
+            refine=args.refine, refine_lr=args.refine_lr, refine_lr_end=args.refine_lr_end,
         )
     print(json.dumps(summary, indent=2))
     print(f"\nPSNR at the model's rates ({summary['images']} image(s), classic codecs interpolated at the same bpp):")

@@ -21,7 +21,7 @@ from integrations.compression.imageio import load_rgb, to_uint8
 from integrations.lic.cli import main
 from integrations.lic.codec import compress_image, decompress_image
 from integrations.lic.model import build_model
-from integrations.lic.refine import compress_refined
+from integrations.lic.refine import DEFAULT_LR, compress_refined
 
 pytestmark = pytest.mark.usefixtures("single_thread_module")
 
@@ -75,6 +75,21 @@ def test_compress_refine_writes_a_file_the_plain_decoder_reads_exactly(image_fil
     assert main(["decompress", str(wlic), str(rec)]) == 0
     assert np.array_equal(np.asarray(Image.open(rec).convert("RGB")), to_uint8(x_enc))
     assert main(["compress", str(image_file), str(tmp_path / "n.wlic"), "--preset", "tiny", "--refine", "-1"]) == 2
+
+
+def test_compress_refine_with_a_decayed_step_is_what_the_api_writes(image_file, tmp_path, capsys):
+    wlic = tmp_path / "d.wlic"
+    schedule = ["--refine", "4", "--refine-lr", "0.05", "--refine-lr-end", "0.005"]
+    assert main(["compress", str(image_file), str(wlic), "--preset", "tiny", "--quality", "2", *schedule]) == 0
+    model = build_model(TINY, 2)
+    x = load_rgb(image_file)
+    assert wlic.read_bytes() == compress_refined(model, x, 4, lr=0.05, lr_end=0.005)[0]
+    assert wlic.read_bytes() != compress_refined(model, x, 4, lr=0.05)[0]  # the schedule reached the optimiser
+    # an end step above the start is refused before anything is written
+    bad = tmp_path / "bad.wlic"
+    assert main(["compress", str(image_file), str(bad), "--preset", "tiny", "--refine", "4", "--refine-lr", "0.01",
+                 "--refine-lr-end", "0.02"]) == 2
+    assert "need 0 < lr_end <= lr" in capsys.readouterr().err and not bad.exists()
 
 
 def test_outputs_are_not_overwritten(image_file, wlic_file, tmp_path, capsys):
@@ -215,6 +230,7 @@ def test_eval_with_refinement_reports_both_curves_and_a_per_image_table(tmp_path
     doc = json.loads(out.read_text())
     refined = doc["refined"]
     assert refined["refine_steps"] == 2 and refined["name"].startswith("3dm-weconvene-tiny + refine 2")
+    assert (refined["refine_lr"], refined["refine_lr_end"]) == (DEFAULT_LR, DEFAULT_LR)  # constant by default
     assert "jpeg" in refined["bd_rate"]
     plain, ref = doc["points"][0]["images"][0], refined["points"][0]["images"][0]
     assert (plain["refine_steps"], ref["refine_steps"]) == (0, 2) and plain["bit_exact"] and ref["bit_exact"]
@@ -224,7 +240,12 @@ def test_eval_with_refinement_reports_both_curves_and_a_per_image_table(tmp_path
     assert len(compress_refined(model, x, 2)[0]) == ref["bytes"]
     assert "with 2 refinement steps:" in printed and "| 2 | 2 | coffee.png |" in printed
     assert main([*args[:-2], "--refine", "-1", "--force"]) == 2
-    assert "refine must be a number of steps (an integer >= 0), got -1" in capsys.readouterr().err
+    assert "refinement steps must be an integer >= 0, got -1" in capsys.readouterr().err
+    # a decayed step is used and recorded
+    assert main([*args, "--refine-lr", "0.05", "--refine-lr-end", "0.01", "--force"]) == 0
+    refined = json.loads(out.read_text())["refined"]
+    assert (refined["refine_lr"], refined["refine_lr_end"]) == (0.05, 0.01)
+    assert len(compress_refined(model, x, 2, lr=0.05, lr_end=0.01)[0]) == refined["points"][0]["images"][0]["bytes"]
 
 
 def test_per_image_deltas_use_each_images_own_classic_points():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from integrations.lic.model import build_model
-from integrations.lic.refine import compress_refined, encode_latents, refine_latents, sga_round
+from integrations.lic.refine import check_schedule, compress_refined, encode_latents, refine_latents, sga_round
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,17 @@ def test_bad_model_and_image(model, image):
         refine_latents(model, image.expand(2, -1, -1, -1), 1)
     with pytest.raises(ValueError, match="shape"):
         encode_latents(model, torch.zeros(1, 32, 3, 3), torch.zeros(1, 16, 1, 1), 72, 80)
+
+
+@pytest.mark.parametrize("steps, lr, lr_end", [
+    (True, 0.01, None), (-1, 0.01, None), (3, 0.0, None), (3, float("inf"), None), (3, 0.01, 0.02),
+    (3, 0.01, 0.0), (3, "0.01", None), (3, 0.01, True),
+])
+def test_check_schedule_refuses(steps, lr, lr_end):
+    with pytest.raises(ValueError, match="steps|lr"):
+        check_schedule(steps, lr, lr_end)
+
+
+def test_check_schedule_accepts_constant_and_decayed_steps():
+    for args in [(0,), (300, 3e-2, 3e-3), (5, 1, None), (5, 0.01, 0.01)]:
+        check_schedule(*args)

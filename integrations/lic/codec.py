@@ -21,7 +21,7 @@ from .checkpoint import load_checkpoint
 from .gains import check_quality
 from .model import WeConveneLIC, build_model, compress_image, decompress_image, model_names
 from .rate_control import DEFAULT_TOLERANCE, compress_to_rate
-from .refine import compress_refined
+from .refine import DEFAULT_LR, check_schedule, compress_refined
 from .weights import shipped_checkpoint, shipped_for_model_id
 
 __all__ = [
@@ -126,15 +126,16 @@ def _refuse_existing(path: str | os.PathLike, force: bool) -> None:
 
 def compress_file(
     model: WeConveneLIC, src: str | os.PathLike, dst: str | os.PathLike, force: bool = False, refine: int = 0,
-    target_bpp: float | None = None, tolerance: float = DEFAULT_TOLERANCE,
+    target_bpp: float | None = None, tolerance: float = DEFAULT_TOLERANCE, refine_lr: float = DEFAULT_LR,
+    refine_lr_end: float | None = None,
 ) -> CodingResult:
     """Image file -> ``.wlic`` file (atomic; no overwrite unless ``force``) at the model's quality.
     ``refine > 0`` optimises the latents of this image for that many steps first (:mod:`.refine`;
-    slower encode, same decoder). ``target_bpp`` (variable-rate models) searches the quality whose
+    Adam step ``refine_lr`` decayed geometrically to ``refine_lr_end``, default constant; slower
+    encode, same decoder). ``target_bpp`` (variable-rate models) searches the quality whose
     file has that rate within ``tolerance`` (relative; :mod:`.rate_control`) instead."""
     _refuse_existing(dst, force)
-    if refine < 0:
-        raise ValueError(f"refine must be a number of steps >= 0, got {refine}")
+    check_schedule(refine, refine_lr, refine_lr_end)
     if refine and target_bpp is not None:
         raise ValueError("a target rate and refinement cannot be combined (refinement changes the rate)")
     x = load_rgb(src)
@@ -144,7 +145,7 @@ def compress_file(
         search = compress_to_rate(model, x, target_bpp, tolerance)
         data, quality, encodes = search.data, search.quality, search.encodes
     elif refine:
-        data = compress_refined(model, x, refine, reconstruct=False)[0]
+        data = compress_refined(model, x, refine, reconstruct=False, lr=refine_lr, lr_end=refine_lr_end)[0]
     else:
         data, _ = compress_image(model, x, reconstruct=False)
     seconds = time.perf_counter() - start

@@ -27,7 +27,7 @@ from ..compression.imageio import load_rgb, load_rgb_uint8, to_uint8
 
 from .codec import compress_image, decompress_image, is_untrained
 from .model import WeConveneLIC
-from .refine import compress_refined
+from .refine import DEFAULT_LR, check_schedule, compress_refined
 
 __all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", "CLASSIC_GRID_BPP", "psnr_at",
            "matched_rate_table", "versus_table", "per_image_deltas", "per_image_table"]
@@ -36,10 +36,14 @@ __all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", 
 CLASSIC_GRID_BPP = (0.25, 0.5, 1.0)
 
 
-def evaluate_model(model: WeConveneLIC, paths: list[Path], progress: bool = True, refine: int = 0) -> list[dict]:
+def evaluate_model(
+    model: WeConveneLIC, paths: list[Path], progress: bool = True, refine: int = 0, refine_lr: float = DEFAULT_LR,
+    refine_lr_end: float | None = None,
+) -> list[dict]:
     """Per-image records for ``model`` on ``paths``; ``refine`` > 0: each image's latents refined for
-    that many steps before coding (the encode time includes the refinement)."""
-    _check_refine(refine)
+    that many steps (Adam step ``refine_lr`` decayed geometrically to ``refine_lr_end``, default
+    constant) before coding (the encode time includes the refinement)."""
+    check_schedule(refine, refine_lr, refine_lr_end)
     records = []
     desc = f"{model.name} q{model.quality}" + (f" refine {refine}" if refine else "")
     for path in tqdm(paths, desc=desc, unit="img", disable=not progress):
@@ -47,7 +51,7 @@ def evaluate_model(model: WeConveneLIC, paths: list[Path], progress: bool = True
         H, W = x.shape[-2:]
         start = time.perf_counter()
         if refine:
-            data, x_enc, _ = compress_refined(model, x, refine)
+            data, x_enc, _ = compress_refined(model, x, refine, lr=refine_lr, lr_end=refine_lr_end)
         else:
             with torch.no_grad():
                 data, x_enc = compress_image(model, x)
@@ -64,11 +68,6 @@ def evaluate_model(model: WeConveneLIC, paths: list[Path], progress: bool = True
             "bit_exact": bool(torch.equal(x_enc, x_dec)), "refine_steps": refine,
         })
     return records
-
-
-def _check_refine(refine: object) -> None:
-    if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
-        raise ValueError(f"refine must be a number of steps (an integer >= 0), got {refine!r}")
 
 
 def _ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -121,14 +120,17 @@ def run_evaluation(
     force: bool = False,
     progress: bool = True,
     refine: int = 0,
+    refine_lr: float = DEFAULT_LR,
+    refine_lr_end: float | None = None,
 ) -> dict:
     """Evaluate ``models`` on ``data`` (a folder or a list of image paths); write the results JSON
     ``out`` (and the R-D plot ``plot``); return a short summary (means, BD-rates, files written).
 
     ``refine`` > 0 codes every image a second time with that many refinement steps: the results
     JSON then holds that curve under ``"refined"`` (same format, with its own ``bd_rate``), the plot
-    draws it, and the summary has it under ``"refined"``."""
-    _check_refine(refine)
+    draws it, and the summary has it under ``"refined"``; ``refine_lr`` / ``refine_lr_end``: the
+    Adam step of the refinement, decayed geometrically (default constant), recorded there too."""
+    check_schedule(refine, refine_lr, refine_lr_end)
     for path in (out, plot):
         if path is not None and not force and Path(path).exists():
             raise FileExistsError(f"{path} exists; pass --force to overwrite it")
@@ -140,8 +142,8 @@ def run_evaluation(
     dataset = dataset_name or (Path(data).name if not isinstance(data, list) else "images")
     curves = [model_curve(models, [evaluate_model(m, paths, progress) for m in models], dataset)]
     if refine:
-        curves.append(model_curve(models, [evaluate_model(m, paths, progress, refine) for m in models], dataset,
-                                  refine))
+        records = [evaluate_model(m, paths, progress, refine, refine_lr, refine_lr_end) for m in models]
+        curves.append(model_curve(models, records, dataset, refine))
 
     arrays = [load_rgb_uint8(p) for p in paths]
     names = [p.name for p in paths]
@@ -155,7 +157,9 @@ def run_evaluation(
     document = {**curves[0], "dataset": dataset, "images": [p.name for p in paths], "classic": classic_curves,
                 "bd_rate": bd[0]}
     if refine:
-        document["refined"] = {**curves[1], "refine_steps": refine, "bd_rate": bd[1]}
+        schedule = {"refine_steps": refine, "refine_lr": refine_lr,
+                    "refine_lr_end": refine_lr if refine_lr_end is None else refine_lr_end}
+        document["refined"] = {**curves[1], **schedule, "bd_rate": bd[1]}
     results.write_results(out, document, force=force)
     if plot is not None:
         untrained = "UNTRAINED" in curves[0]["name"]
@@ -165,7 +169,7 @@ def run_evaluation(
     summary = {"model": curves[0]["name"], "dataset": dataset, "images": len(paths), **summaries[0],
                "results": str(out), "plot": str(plot) if plot else None}
     if refine:
-        summary["refined"] = {"model": curves[1]["name"], "refine_steps": refine, **summaries[1]}
+        summary["refined"] = {"model": curves[1]["name"], **schedule, **summaries[1]}
     return summary
 
 
