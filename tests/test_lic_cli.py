@@ -262,13 +262,23 @@ def test_per_image_deltas_use_each_images_own_classic_points():
     rows = per_image_deltas(document)
     # a.png at 0.3 bpp: its own JPEG points give 27.0 dB (the mean curve of both images would give 28.75)
     assert rows[0] == {"refine_steps": 0, "quality": 1, "image": "a.png", "bpp": 0.3, "psnr-rgb": 28.0,
-                       "jpeg": pytest.approx(1.0)}
+                       "jpeg": pytest.approx(1.0), "bounds": {}}
     assert rows[1]["jpeg"] is None  # 0.6 bpp is beyond b.png's JPEG points
+    assert rows[1]["bounds"] == {"jpeg": ("<=", pytest.approx(-1.0))}  # against its highest point, 0.5 bpp 32 dB
     assert rows[2]["refine_steps"] == 5 and rows[2]["jpeg"] == pytest.approx(0.5)
     lines = per_image_table(document).splitlines()
     assert lines[0] == "| refine steps | quality | image | bpp | PSNR (dB) | Δ jpeg (dB) |"
-    assert lines[2:] == ["| 0 | 1 | a.png | 0.3000 | 28.00 | +1.00 |", "| 0 | 1 | b.png | 0.6000 | 31.00 | n/a |",
+    assert lines[2:] == ["| 0 | 1 | a.png | 0.3000 | 28.00 | +1.00 |", "| 0 | 1 | b.png | 0.6000 | 31.00 | ≤ -1.00 |",
                          "| 5 | 1 | b.png | 0.4000 | 31.50 | +0.50 |"]
+    # below every point of the codec: a lower bound from its lowest-rate point; no points at all: n/a
+    document["points"][0]["images"][0] = rec("a.png", 0.1, 26.5)
+    classic["points"][0]["images"][1] = rec("c.png", 0.3, 30.0)  # b.png has no JPEG point left
+    classic["points"][1]["images"][1] = rec("c.png", 0.5, 32.0)
+    rows = per_image_deltas(document)
+    assert rows[0]["jpeg"] is None and rows[0]["bounds"] == {"jpeg": (">=", pytest.approx(1.5))}
+    assert rows[1]["jpeg"] is None and rows[1]["bounds"] == {}
+    assert per_image_table(document).splitlines()[2:4] == ["| 0 | 1 | a.png | 0.1000 | 26.50 | ≥ +1.50 |",
+                                                           "| 0 | 1 | b.png | 0.6000 | 31.00 | n/a |"]
 
 
 def test_psnr_at_matched_rate_interpolates_within_the_curve_only():

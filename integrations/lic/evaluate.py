@@ -217,7 +217,10 @@ def per_image_deltas(document: dict) -> list[dict]:
     """Per image and rate point of a results JSON of :func:`run_evaluation` (the plain curve, then the
     refined one if any): ``{"refine_steps", "quality", "image", "bpp", "psnr-rgb", <codec>: Δ}``, Δ the
     model's PSNR minus the classic codec's on the same image at the same bpp (that image's points of
-    the codec's curve, interpolated linearly; None outside them)."""
+    the codec's curve, interpolated linearly; None outside them). Outside them ``"bounds"`` holds
+    ``{<codec>: (">=", Δ) or ("<=", Δ)}``: Δ against the codec's lowest-rate point where the model's
+    rate is below every point of the codec (a lower bound, as a codec's PSNR does not rise as its
+    rate falls), against its highest-rate point where it is above them (an upper bound)."""
     def own_points(curve: dict, image: str) -> dict:
         records = [r for p in curve["points"] for r in p["images"] if r["image"] == image]
         return {"bpp": [r["bpp"] for r in records], "psnr-rgb": [r["psnr-rgb"] for r in records]}
@@ -231,16 +234,31 @@ def per_image_deltas(document: dict) -> list[dict]:
         for p in curve["points"]:
             for r in p["images"]:
                 row = {"refine_steps": r.get("refine_steps", 0), "quality": p["quality"], "image": r["image"],
-                       "bpp": r["bpp"], "psnr-rgb": r["psnr-rgb"]}
+                       "bpp": r["bpp"], "psnr-rgb": r["psnr-rgb"], "bounds": {}}
                 for codec, per_image in classic_per_image.items():
                     v = psnr_at(per_image[r["image"]], r["bpp"])
                     row[codec] = None if v is None else r["psnr-rgb"] - v
+                    if v is None:
+                        bound = _bound_outside(per_image[r["image"]], r["bpp"], r["psnr-rgb"])
+                        if bound is not None:
+                            row["bounds"][codec] = bound
                 rows.append(row)
     return rows
 
 
+def _bound_outside(curve: dict, bpp: float, psnr: float) -> tuple[str, float] | None:
+    """``(">=", psnr - PSNR of the curve's lowest-rate point)`` for a ``bpp`` below all its points,
+    ``("<=", psnr - PSNR of its highest-rate point)`` above them; None for a curve without points."""
+    points = sorted((b, q) for b, q in zip(curve["bpp"], curve["psnr-rgb"]) if math.isfinite(b) and math.isfinite(q))
+    if not points:
+        return None
+    return (">=", psnr - points[0][1]) if bpp < points[0][0] else ("<=", psnr - points[-1][1])
+
+
 def per_image_table(document: dict) -> str:
-    """Markdown table of :func:`per_image_deltas`, ordered by refinement steps, quality and image."""
+    """Markdown table of :func:`per_image_deltas`, ordered by refinement steps, quality and image;
+    outside a codec's rates its bound (``≥ +1.20``: the codec cannot code the image at so low a rate,
+    and even its lowest rate is 1.2 dB worse) or ``n/a``."""
     rows = sorted(per_image_deltas(document), key=lambda r: (r["refine_steps"], r["quality"], r["image"]))
     codecs = [c["name"] for c in document["classic"]]
     head = "| refine steps | quality | image | bpp | PSNR (dB) | " + " | ".join(f"Δ {c} (dB)" for c in codecs)
@@ -248,9 +266,13 @@ def per_image_table(document: dict) -> str:
              "|" + "---|" * (5 + len(codecs))]
     for r in rows:
         cells = [str(r["refine_steps"]), str(r["quality"]), r["image"], f"{r['bpp']:.4f}", f"{r['psnr-rgb']:.2f}"]
-        cells += ["n/a" if r[c] is None else f"{r[c]:+.2f}" for c in codecs]
+        cells += [f"{r[c]:+.2f}" if r[c] is not None else _bound_text(r["bounds"].get(c)) for c in codecs]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _bound_text(bound: tuple[str, float] | None) -> str:
+    return "n/a" if bound is None else f"{'≥' if bound[0] == '>=' else '≤'} {bound[1]:+.2f}"
 
 
 def versus_table(candidate: dict, reference: dict) -> str:
