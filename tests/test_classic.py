@@ -97,6 +97,22 @@ def test_rd_curve_format_and_means(tmp_path):
     assert back["points"][0]["images"][1]["ms-ssim-rgb"] is None
 
 
+def test_rd_curve_codes_each_image_at_its_own_extra_rates():
+    curve = classic.rd_curve([IMAGE, SMALL], "jpeg", [0.5], names=["astro", "coffee"],
+                             image_targets={"coffee": [1.2, 0.8, 0.8]})
+    plain = classic.rd_curve([IMAGE, SMALL], "jpeg", [0.5], names=["astro", "coffee"])
+    for key in ("bpp", "psnr-rgb"):  # the means leave the extra rates out
+        assert curve["results"][key] == plain["results"][key]
+    assert "image_points" not in plain
+    extra = curve["image_points"]
+    assert [(r["image"], r["target_bpp"]) for r in extra] == [("coffee", 0.8), ("coffee", 1.2)]
+    for r in extra:  # the same record as coding that image alone at that target
+        alone = classic.rd_curve([SMALL], "jpeg", [r["target_bpp"]], names=["coffee"])["points"][0]["images"][0]
+        assert (r["bpp"], r["psnr-rgb"], r["parameter"]) == (alone["bpp"], alone["psnr-rgb"], alone["parameter"])
+    with pytest.raises(ValueError, match="not given"):
+        classic.rd_curve([SMALL], "jpeg", [0.5], names=["coffee"], image_targets={"astro": [0.5]})
+
+
 def test_rd_curve_jpeg2000_rates_are_matched():
     curve = classic.rd_curve([IMAGE], "jpeg2000", [0.25, 0.5])
     assert curve["results"]["bpp"] == pytest.approx([0.25, 0.5], rel=0.02)

@@ -239,6 +239,8 @@ def test_eval_with_refinement_reports_both_curves_and_a_per_image_table(tmp_path
     model = build_model(TINY, quality=2)
     assert len(compress_refined(model, x, 2)[0]) == ref["bytes"]
     assert "with 2 refinement steps:" in printed and "| 2 | 2 | coffee.png |" in printed
+    # JPEG was also coded at the image's own rates, plain and refined, for the per-image deltas
+    assert sorted(r["target_bpp"] for r in doc["classic"][0]["image_points"]) == sorted({plain["bpp"], ref["bpp"]})
     assert main([*args[:-2], "--refine", "-1", "--force"]) == 2
     assert "refinement steps must be an integer >= 0, got -1" in capsys.readouterr().err
     # a decayed step is used and recorded

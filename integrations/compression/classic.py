@@ -221,6 +221,7 @@ def rd_curve(
     names: list[str] | None = None,
     options: dict | None = None,
     progress: bool = False,
+    image_targets: dict[str, list[float]] | None = None,
 ) -> dict:
     """R-D curve of ``codec`` over ``images`` in CompressAI's results format.
 
@@ -229,7 +230,11 @@ def rd_curve(
     values), ``ms-ssim-rgb`` (NaN-skipping), ``encoding_time`` and ``decoding_time`` (seconds);
     per-image records are under ``points``. A target that gives every image the same setting as a
     lower target (the codec's range end) adds no point. ``name`` is the codec key (e.g. ``"jpeg"``),
-    ``label`` a legend text."""
+    ``label`` a legend text.
+
+    ``image_targets`` (``{name: [bpp, ...]}``) codes one image at more rates of its own (e.g. the
+    rates a learned codec reached on that image, for per-image comparisons at the same rate); those
+    records are under ``image_points`` (not in the means)."""
     codec_spec = _codec(codec)
     if not images:
         raise ValueError("no images given")
@@ -239,8 +244,14 @@ def rd_curve(
     targets = sorted({_check_target(t) for t in target_bpps})
     if not targets:
         raise ValueError("no target bpp given")
+    image_targets = image_targets or {}
+    unknown = sorted(set(image_targets) - set(names))
+    if unknown:
+        raise ValueError(f"image_targets names images that are not given: {unknown}")
+    own = {name: sorted({_check_target(t) for t in ts}) for name, ts in image_targets.items()}
     encoders = [_Encoder(image, codec, options) for image in images]
-    bar = tqdm(total=len(targets) * len(images), desc=codec, unit="code", disable=not progress)
+    bar = tqdm(total=len(targets) * len(images) + sum(map(len, own.values())), desc=codec, unit="code",
+               disable=not progress)
     points, seen = [], set()
     for target in targets:
         chosen = tuple(encoder.search(target) for encoder in encoders)
@@ -254,6 +265,11 @@ def rd_curve(
             bar.update(1)
         points.append({"target_bpp": target, **{k: _mean([r[k] for r in records]) for k in _KEYS},
                        "images": records})
+    image_points = []
+    for name, encoder in zip(names, encoders):
+        for target in own.get(name, ()):
+            image_points.append({"target_bpp": target, **_record(name, encoder.result(encoder.search(target), target))})
+            bar.update(1)
     bar.close()
     options_text = ", ".join(f"{k}={v}" for k, v in {**codec_spec.options, **(options or {})}.items())
     return {
@@ -266,4 +282,5 @@ def rd_curve(
         ),
         "results": {k: [p[k] for p in points] for k in _KEYS},
         "points": points,
+        **({"image_points": image_points} if image_targets else {}),
     }

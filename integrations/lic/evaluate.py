@@ -148,8 +148,11 @@ def run_evaluation(
     arrays = [load_rgb_uint8(p) for p in paths]
     names = [p.name for p in paths]
     targets = sorted({round(b, 4) for c in curves for b in c["results"]["bpp"] if b > 0} | set(classic_grid))
+    own_rates = {name: sorted({r["bpp"] for c in curves for p in c["points"] for r in p["images"]
+                               if r["image"] == name and r["bpp"] > 0}) for name in names}
     classic_curves = [
-        classic.rd_curve(arrays, codec, targets, names=names, progress=progress) for codec in classic_codecs
+        classic.rd_curve(arrays, codec, targets, names=names, progress=progress, image_targets=own_rates)
+        for codec in classic_codecs
     ]
     anchors = results.published_anchors(anchor_dataset(dataset))
     bd = [_bd_rates(c, classic_curves + anchors, anchor) for c in curves]
@@ -217,12 +220,14 @@ def per_image_deltas(document: dict) -> list[dict]:
     """Per image and rate point of a results JSON of :func:`run_evaluation` (the plain curve, then the
     refined one if any): ``{"refine_steps", "quality", "image", "bpp", "psnr-rgb", <codec>: Δ}``, Δ the
     model's PSNR minus the classic codec's on the same image at the same bpp (that image's points of
-    the codec's curve, interpolated linearly; None outside them). Outside them ``"bounds"`` holds
+    the codec's curve and its ``image_points``, coded at this image's own rates by :func:`run_evaluation`,
+    interpolated linearly; None outside them). Outside them ``"bounds"`` holds
     ``{<codec>: (">=", Δ) or ("<=", Δ)}``: Δ against the codec's lowest-rate point where the model's
     rate is below every point of the codec (a lower bound, as a codec's PSNR does not rise as its
     rate falls), against its highest-rate point where it is above them (an upper bound)."""
     def own_points(curve: dict, image: str) -> dict:
         records = [r for p in curve["points"] for r in p["images"] if r["image"] == image]
+        records += [r for r in curve.get("image_points", ()) if r["image"] == image]
         return {"bpp": [r["bpp"] for r in records], "psnr-rgb": [r["psnr-rgb"] for r in records]}
 
     classic_per_image = {c["name"]: {image: own_points(c, image) for image in document["images"]}
@@ -257,8 +262,9 @@ def _bound_outside(curve: dict, bpp: float, psnr: float) -> tuple[str, float] | 
 
 def per_image_table(document: dict) -> str:
     """Markdown table of :func:`per_image_deltas`, ordered by refinement steps, quality and image;
-    outside a codec's rates its bound (``≥ +1.20``: the codec cannot code the image at so low a rate,
-    and even its lowest rate is 1.2 dB worse) or ``n/a``."""
+    outside a codec's points its bound (``≥ +1.20``: every point of the codec on this image has a
+    higher rate, the lowest 1.2 dB less PSNR; with the image's own rates coded, as
+    :func:`run_evaluation` does, that means the codec cannot code the image so small) or ``n/a``."""
     rows = sorted(per_image_deltas(document), key=lambda r: (r["refine_steps"], r["quality"], r["image"]))
     codecs = [c["name"] for c in document["classic"]]
     head = "| refine steps | quality | image | bpp | PSNR (dB) | " + " | ".join(f"Δ {c} (dB)" for c in codecs)
