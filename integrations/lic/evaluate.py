@@ -191,10 +191,15 @@ def _curve_summary(curve: dict, classic_curves: list[dict], bd: dict) -> dict:
     }
 
 
+def _finite_points(curve: dict) -> list[tuple[float, float]]:
+    """``(bpp, PSNR)`` pairs of a curve (``{"bpp": [...], "psnr-rgb": [...]}``), finite ones only, by rate."""
+    return sorted((b, q) for b, q in zip(curve["bpp"], curve["psnr-rgb"]) if math.isfinite(b) and math.isfinite(q))
+
+
 def psnr_at(curve: dict, bpp: float) -> float | None:
     """PSNR of a curve (``{"bpp": [...], "psnr-rgb": [...]}``) at ``bpp``, linearly interpolated
     between its two nearest points; None outside the rates it covers."""
-    points = sorted((b, q) for b, q in zip(curve["bpp"], curve["psnr-rgb"]) if math.isfinite(b) and math.isfinite(q))
+    points = _finite_points(curve)
     if not points or not points[0][0] <= bpp <= points[-1][0]:
         return None
     return float(np.interp(bpp, [b for b, _ in points], [q for _, q in points]))
@@ -254,7 +259,7 @@ def per_image_deltas(document: dict) -> list[dict]:
 def _bound_outside(curve: dict, bpp: float, psnr: float) -> tuple[str, float] | None:
     """``(">=", psnr - PSNR of the curve's lowest-rate point)`` for a ``bpp`` below all its points,
     ``("<=", psnr - PSNR of its highest-rate point)`` above them; None for a curve without points."""
-    points = sorted((b, q) for b, q in zip(curve["bpp"], curve["psnr-rgb"]) if math.isfinite(b) and math.isfinite(q))
+    points = _finite_points(curve)
     if not points:
         return None
     return (">=", psnr - points[0][1]) if bpp < points[0][0] else ("<=", psnr - points[-1][1])
