@@ -21,7 +21,9 @@ from integrations.lic.checkpoint import load_checkpoint, read_metadata, save_che
 from integrations.lic.cli import main
 from integrations.lic.codec import compress_image, decompress_image, load_model, model_for_stream
 from integrations.lic.gains import LAMBDAS, check_quality, lambda_of
-from integrations.lic.model import build_model, model_names, parse_model_name, to_variable_rate
+from integrations.lic.model import (
+    ResidualBlock, build_model, deepen_encoder, model_config, model_names, parse_model_name, to_variable_rate,
+)
 from integrations.lic.rate_control import compress_to_rate
 from integrations.lic.training import run_training
 
@@ -221,6 +223,49 @@ def test_encoder_only_training_leaves_the_decoder_bit_identical(photos, tmp_path
     with pytest.raises(ValueError, match="train must be one of"):
         run_training(build_model(TINY_VR), str(photos), str(tmp_path / "x.safetensors"), steps=1, batch=1, crop=64,
                      progress=False, train="decoder")
+
+
+def test_a_deepened_encoder_codes_exactly_as_the_model_it_came_from_and_then_trains(photos, image, tmp_path):
+    """deepen_encoder: the new g_a blocks start as the identity, so the streams and images are the
+    starting model's bit for bit; the decoder is carried over; training moves the new blocks; a
+    checkpoint of the deeper model loads with its config, and deepening twice adds up."""
+    torch.manual_seed(0)
+    start = build_model(TINY_VR)
+    deeper = deepen_encoder(start, 1)
+    assert deeper.name == TINY_VR + "-encoder_blocks=1" and deeper.config.encoder_blocks == 1
+    assert len(deeper.g_a) == len(start.g_a) + 3
+    decoder = {n: p for n, p in start.named_parameters() if not start.encoder_parameter(n)}
+    assert all(torch.equal(p, dict(deeper.named_parameters())[n]) for n, p in decoder.items())
+    for q in (1, 4.5, 6):
+        (streams, x_hat), (deep_streams, deep_x_hat) = start.encode(image, quality=q), deeper.encode(image, quality=q)
+        assert deep_streams == streams and torch.equal(deep_x_hat, x_hat)
+    out = tmp_path / "deep.safetensors"
+    run_training(deeper, str(photos), str(out), steps=2, batch=1, crop=64, progress=False, lr=1e-2, lr_drop=1.0,
+                 qualities=[2, 5])
+    trained = load_checkpoint(out)
+    assert trained.config.encoder_blocks == 1 and trained.name == deeper.name
+    new_block = trained.g_a[2]  # tiny: down, block, then the new block of stage 1
+    assert isinstance(new_block, ResidualBlock) and new_block.body[2].weight.abs().sum() > 0  # it learns
+    twice = deepen_encoder(trained, 2)
+    assert twice.config.encoder_blocks == 3 and twice.name == TINY_VR + "-encoder_blocks=3"
+    assert twice.encode(image, quality=3)[0] == trained.encode(image, quality=3)[0]
+    with pytest.raises(ValueError, match="blocks must be an int >= 1"):
+        deepen_encoder(start, 0)
+    with pytest.raises(ValueError, match="encoder_blocks must be an int >= 0"):
+        model_config(TINY_VR, encoder_blocks=-1)
+
+
+def test_cli_deepens_the_encoder_of_an_init_checkpoint(photos, tmp_path):
+    first = tmp_path / "vr.safetensors"
+    args = ["--data", str(photos), "--steps", "1", "--batch", "1", "--crop", "64"]
+    assert main(["train", *args, "--out", str(first), "--preset", "tiny", "--variable-rate"]) == 0
+    second = tmp_path / "deep.safetensors"
+    assert main(["train", *args, "--out", str(second), "--init", str(first), "--variable-rate",
+                 "--deepen-encoder", "1"]) == 0
+    assert load_checkpoint(second).config.encoder_blocks == 1
+    assert "--deepen-encoder 1" in read_metadata(second)["command"]
+    assert main(["train", *args, "--out", str(tmp_path / "x.safetensors"), "--preset", "tiny",
+                 "--deepen-encoder", "1"]) == 2  # nothing to deepen
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from .refine import DEFAULT_LR
 from .evaluate import matched_rate_table, per_image_table, run_evaluation
 from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS, WeConveneLIC, model_config, model_name
 from .gains import GAIN_INITS
-from .model import to_variable_rate
+from .model import deepen_encoder, to_variable_rate
 from .averaging import average_checkpoints
 from .training import TRAINABLE, run_training
 from .weights import manifest
@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "sqrt(lambda_s / lambda_init) on y ('lambda')")
     p.add_argument("--gain-lr", type=float, default=None,
                    help="with --variable-rate: learning rate of the gain vectors (default --lr)")
+    p.add_argument("--deepen-encoder", type=int, default=0, metavar="BLOCKS",
+                   help="with --init: add BLOCKS residual blocks to each of the first three g_a stages, each "
+                        "starting as the identity (the model codes as the checkpoint does until trained)")
     p.add_argument("--train", choices=TRAINABLE, default="all",
                    help="what to update: every parameter, or only the encoder (g_a, h_a, forward gains; the "
                         "decoder, and so every bitstream's meaning, stays bit-identical)")
@@ -231,9 +234,14 @@ def _train(args: argparse.Namespace) -> None:
         model = load_model(args.init)
         if args.variable_rate and not model.variable_rate:
             model = to_variable_rate(model, gain_init=args.gain_init)
+        if args.deepen_encoder:
+            model = deepen_encoder(model, args.deepen_encoder)
         if args.quality is not None:
             model.quality = args.quality
         init = lineage(args.init)  # how the starting weights were made
+    elif args.deepen_encoder:
+        raise ValueError("--deepen-encoder needs --init (a checkpoint to deepen); for a new model use "
+                         "--set encoder_blocks=N")
     else:
         entropy = args.entropy if args.family == "3dm-weconvene" or args.entropy.startswith("chwp") else "chwp8"
         name = model_name(args.family, args.preset, entropy, args.variable_rate)

@@ -41,7 +41,7 @@ from .gains import GAIN_INITS, LAMBDAS, GainUnits, check_quality, lambda_of
 __all__ = [
     "LICConfig", "WeConveneLIC", "PRESETS", "ENTROPY_MODELS", "LAMBDAS", "build_model", "model_names",
     "parse_model_name", "model_name", "model_config", "FAMILIES", "TRANSFORMS", "BLOCKS", "PAD_MULTIPLE",
-    "compress_image", "decompress_image", "file_header", "VARIABLE_RATE_SUFFIX", "to_variable_rate",
+    "compress_image", "decompress_image", "file_header", "VARIABLE_RATE_SUFFIX", "to_variable_rate", "deepen_encoder",
 ]
 
 PAD_MULTIPLE = 64
@@ -75,6 +75,8 @@ class LICConfig:
     ``block``: ``'residual'`` (two 3x3 convs) or ``'chwdtb'`` (ChWDTB transformer blocks, shifted
     windows on every second block). ``variable_rate``: one model for every quality in [1, 6] through
     gain units on ``y`` and ``z`` (:mod:`.gains`) instead of one model per quality.
+    ``encoder_blocks``: extra residual blocks after the blocks of each of the first three g_a stages
+    (an asymmetric codec: a stronger encoder, the same decoder; :func:`deepen_encoder`).
     """
 
     N: int
@@ -96,6 +98,8 @@ class LICConfig:
     wecharm_slices: int = 5
     # one model for all rates
     variable_rate: bool = False
+    # a stronger analysis transform
+    encoder_blocks: int = 0
 
     def __post_init__(self) -> None:
         for name, allowed in (("entropy", ENTROPY_MODELS), ("transform", TRANSFORMS), ("block", BLOCKS)):
@@ -103,6 +107,8 @@ class LICConfig:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.hf_kernel not in (1, 3):
             raise ValueError(f"hf_kernel must be 1 or 3, got {self.hf_kernel!r}")
+        if isinstance(self.encoder_blocks, bool) or not isinstance(self.encoder_blocks, int) or self.encoder_blocks < 0:
+            raise ValueError(f"encoder_blocks must be an int >= 0, got {self.encoder_blocks!r}")
 
 
 PRESETS = {
@@ -264,8 +270,12 @@ class WeConveneLIC(CompressionModel):
                                mode=config.mode) for i in range(config.res_blocks)]
             return [ResidualBlock(c) for _ in range(config.res_blocks)]
 
+        def extra(c: int) -> list[nn.Module]:
+            return [ResidualBlock(c) for _ in range(config.encoder_blocks)]
+
         self.g_a = nn.Sequential(
-            down(3, N), *res(N), down(N, N), *res(N), down(N, N), *res(N), down(N, M),
+            down(3, N), *res(N), *extra(N), down(N, N), *res(N), *extra(N), down(N, N), *res(N), *extra(N),
+            down(N, M),
         )
         self.g_s = nn.Sequential(
             up(M, N), *res(N), up(N, N), *res(N), up(N, N), *res(N),
@@ -480,6 +490,48 @@ def to_variable_rate(model: WeConveneLIC, quality: int | float = 3, gain_init: s
     if gain_init == "lambda":
         vr.gains.init_from_lambda(model.quality)
     return vr.to(next(model.parameters()).device).train(model.training)
+
+
+def _g_a_layout(config: LICConfig) -> list[tuple[int, str, int]]:
+    """``(stage, kind, index within the stage's kind)`` of each module of ``g_a`` in order; kind is
+    ``'down'``, ``'block'`` or ``'extra'`` (an :attr:`LICConfig.encoder_blocks` block)."""
+    layout = []
+    for stage in range(3):
+        layout += [(stage, "down", 0)] + [(stage, "block", i) for i in range(config.res_blocks)]
+        layout += [(stage, "extra", i) for i in range(config.encoder_blocks)]
+    return layout + [(3, "down", 0)]
+
+
+def deepen_encoder(model: WeConveneLIC, blocks: int = 1) -> WeConveneLIC:
+    """A copy of ``model`` with ``blocks`` more residual blocks in each of the first three g_a stages
+    (:attr:`LICConfig.encoder_blocks`), each starting as the identity (its last convolution at zero),
+    so the copy codes every image exactly as ``model`` does until it is trained. Name
+    ``<name>-encoder_blocks=<total>``; every other weight, the decoder included, is carried over."""
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
+        raise ValueError(f"blocks must be an int >= 1, got {blocks!r}")
+    old = model.config
+    config = replace(old, encoder_blocks=old.encoder_blocks + blocks)
+    base = model.name.split("-encoder_blocks=")[0]
+    deeper = WeConveneLIC(config, name=f"{base}-encoder_blocks={config.encoder_blocks}", quality=model.quality)
+    position = {entry: i for i, entry in enumerate(_g_a_layout(config))}
+    moved = {i: position[entry] for i, entry in enumerate(_g_a_layout(old))}
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("g_a."):
+            _, index, rest = key.split(".", 2)
+            key = f"g_a.{moved[int(index)]}.{rest}"
+        state[key] = value
+    missing, unexpected = deeper.load_state_dict(state, strict=False)
+    added = {f"g_a.{position[(stage, 'extra', i)]}." for stage in range(3)
+             for i in range(old.encoder_blocks, config.encoder_blocks)}
+    if unexpected or any(not k.startswith(tuple(added)) for k in missing):
+        raise ValueError(f"cannot deepen {model.name}: missing {missing}, unexpected {unexpected}")
+    with torch.no_grad():
+        for prefix in added:
+            last = deeper.g_a[int(prefix.split(".")[1])].body[2]
+            last.weight.zero_()
+            last.bias.zero_()
+    return deeper.to(next(model.parameters()).device).train(model.training)
 
 
 def compress_image(
