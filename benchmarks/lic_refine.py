@@ -12,14 +12,13 @@ fractional ones too).
     .venv/bin/python benchmarks/lic_refine.py --per-image RESULTS.json   # an eval's per-image points, the same way
 
 ``--versus`` adds, per image, the PSNR difference to JPEG (the better of 4:2:0 and 4:4:4), WebP and
-JPEG 2000 at the same bpp: each classic codec's curve of that image (16 rates, 0.08-1.5 bpp),
-interpolated linearly in bpp.
+JPEG 2000 at the same bpp: each classic codec codes each image at that image's own rates (as
+``eval`` does), interpolated linearly in bpp between the settings on either side.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -35,48 +34,41 @@ from integrations.compression.datasets import bundled_photos  # noqa: E402
 from integrations.compression.classic import rd_curve  # noqa: E402
 from integrations.compression.imageio import to_uint8  # noqa: E402
 from integrations.lic.codec import load_model  # noqa: E402
-from integrations.lic.evaluate import psnr_at  # noqa: E402
+from integrations.lic.evaluate import CLASSIC_GRID_BPP, per_image_deltas, per_image_table  # noqa: E402
+from integrations.lic.refine import compress_refined  # noqa: E402
 
-VERSUS = (("JPEG", (("jpeg", None), ("jpeg", {"subsampling": "4:4:4"}))), ("WebP", (("webp", None),)),
-          ("JPEG 2000", (("jpeg2000", None),)))
-VERSUS_RATES = [float(r) for r in torch.logspace(math.log10(0.08), math.log10(1.5), 16, dtype=torch.float64)]
+VERSUS = (("JPEG", ("jpeg", "jpeg444")), ("WebP", ("webp",)), ("JPEG 2000", ("jpeg2000",)))
 
 
 def classic_deltas(photos: dict[str, np.ndarray], records: list[dict]) -> dict[tuple, dict[str, float | None]]:
-    """Per record (quality, image, steps): its PSNR minus each classic codec's at its bpp (None where
-    the codec's curve of that image does not reach that rate)."""
-    curves = {(name, label): [rd_curve([photos[name]], codec, VERSUS_RATES, options=options)["results"]
-                              for codec, options in variants]
-              for name in {r["image"] for r in records} for label, variants in VERSUS}
+    """Per record (quality, image, steps): its PSNR minus each classic codec's on the same image at
+    its bpp (:func:`~integrations.lic.evaluate.per_image_deltas`: every codec codes each image at
+    that image's own rates, interpolated between its settings on either side). JPEG is the better of
+    4:2:0 and 4:4:4 at that rate; None where a codec cannot reach the rate."""
+    names = sorted({r["image"] for r in records})
+    own = {name: sorted({r["bpp"] for r in records if r["image"] == name}) for name in names}
+    codecs = [codec for _, group in VERSUS for codec in group]
+    document = {
+        "images": names,
+        "classic": [rd_curve([photos[n] for n in names], codec, list(CLASSIC_GRID_BPP), names=names,
+                             image_targets=own) for codec in codecs],
+        "points": [{"quality": q, "images": [{"image": r["image"], "bpp": r["bpp"], "psnr-rgb": r["psnr"],
+                                              "refine_steps": r["steps"]} for r in records if r["quality"] == q]}
+                   for q in sorted({r["quality"] for r in records})],
+    }
     out = {}
-    for r in records:
+    for row in per_image_deltas(document):
         deltas = {}
-        for label, _ in VERSUS:
-            values = [v for v in (psnr_at(c, r["bpp"]) for c in curves[(r["image"], label)]) if v is not None]
-            deltas[label] = r["psnr"] - max(values) if values else None
-        out[(r["quality"], r["image"], r["steps"])] = deltas
+        for label, group in VERSUS:
+            values = [row[codec] for codec in group if row[codec] is not None]
+            deltas[label] = min(values) if values else None
+        out[(row["quality"], row["image"], row["refine_steps"])] = deltas
     return out
-from integrations.lic.refine import compress_refined  # noqa: E402
 
 
 def _versus_cells(deltas: dict[str, float | None]) -> str:
     """The table cells of one record's :func:`classic_deltas`."""
     return "".join(" n/a |" if deltas[label] is None else f" {deltas[label]:+.2f} |" for label, _ in VERSUS)
-
-
-def per_image_table(results: dict, limit: int) -> str:
-    """Markdown table: each image of an evaluation results JSON at each quality against the classic
-    codecs at the same rate (as :func:`classic_deltas`)."""
-    records = [{"quality": p["quality"], "image": im["image"].removesuffix(".png"), "steps": 0, "bpp": im["bpp"],
-                "psnr": im["psnr-rgb"]} for p in results["points"] for im in p["images"]]
-    deltas = classic_deltas(dict(bundled_photos(limit)), records)
-    lines = ["| quality | image | bpp | PSNR (dB) |" + "".join(f" Δ {label} (dB) |" for label, _ in VERSUS),
-             "|---|---|---|---|" + "---|" * len(VERSUS)]
-    for r in sorted(records, key=lambda r: (r["quality"], r["image"])):
-        d = deltas[(r["quality"], r["image"], 0)]
-        lines.append(f"| q{r['quality']} | {r['image']} | {r['bpp']:.4f} | {r['psnr']:.2f} |"
-                     + _versus_cells(d))
-    return "\n".join(lines)
 
 
 def summary(records: list[dict], versus: dict | None = None) -> str:
@@ -113,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", action="store_true", help="print the table of --out and exit")
     parser.add_argument("--versus", action="store_true", help="with --summary: Δ to JPEG, WebP, JPEG 2000 per image")
     parser.add_argument("--per-image", type=Path, metavar="RESULTS_JSON",
-                        help="print the per-image table of an eval / examples/lic_kodak.py results JSON against "
-                             "JPEG, WebP and JPEG 2000 (as --versus) and exit")
+                        help="print the per-image table of an eval / examples/lic_kodak.py results JSON (every "
+                             "classic codec it holds, at each image's own rates) and exit")
     args = parser.parse_args(argv)
     if args.per_image:
-        print(per_image_table(json.loads(args.per_image.read_text()), args.limit))
+        print(per_image_table(json.loads(args.per_image.read_text())))
         return 0
     if args.summary:
         records = json.loads(args.out.read_text())["records"]

@@ -57,7 +57,7 @@ def main() -> int:
                              "(any number in [1, 6]; default 1..6)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use the first N images (default: 3 bundled photos, or all of --data)")
-    parser.add_argument("--classic", default="jpeg,webp,jpeg2000,avif", help="classic codecs ('' for none)")
+    parser.add_argument("--classic", default="jpeg,jpeg444,webp,jpeg2000,avif", help="classic codecs ('' for none)")
     parser.add_argument("--classic-bpp", type=float, nargs="*", default=[0.25, 1.0],
                         help="extra target rates for the classic codecs (besides the model's rates)")
     parser.add_argument("--anchor", default=None, help="BD-rate anchor (e.g. vtm, jpeg); default: all curves")

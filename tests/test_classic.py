@@ -147,6 +147,7 @@ def test_options_override_the_defaults():
                                                                                        "subsampling": "4:4:4"})
     assert buffer.getvalue() == r444.data
     assert r444.data != r420.data
+    assert classic.encode_at_bpp(IMAGE, "jpeg444", 0.8).data == r444.data  # the named 4:4:4 variant
 
 
 # ---------------------------------------------------------------- results files, anchors, plots, data sets

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="results JSON (CompressAI format)")
     p.add_argument("--plot", help="R-D plot (PNG)")
     p.add_argument("--limit", type=int, help="use only the first N images")
-    p.add_argument("--classic", default="jpeg,webp,jpeg2000,avif",
+    p.add_argument("--classic", default="jpeg,jpeg444,webp,jpeg2000,avif",
                    help="classic codecs encoded live at matched rates ('' for none)")
     p.add_argument("--anchor", default=None, help="BD-rate anchor: a classic codec name or an anchor JSON file")
     p.add_argument("--dataset-name", default=None, help="data set name for published anchors (default: folder name)")

@@ -112,7 +112,7 @@ def run_evaluation(
     *,
     out: str | os.PathLike,
     plot: str | os.PathLike | None = None,
-    classic_codecs: list[str] | tuple[str, ...] = ("jpeg", "webp", "jpeg2000", "avif"),
+    classic_codecs: list[str] | tuple[str, ...] = ("jpeg", "jpeg444", "webp", "jpeg2000", "avif"),
     anchor: str | None = None,
     limit: int | None = None,
     dataset_name: str | None = None,
