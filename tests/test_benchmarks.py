@@ -125,3 +125,26 @@ def test_lic_validate_scores_checkpoints_against_a_base(photos: Path, tmp_path: 
     base, other = doc["results"][str(paths[0])], doc["results"][str(paths[1])]
     assert base["mean_ratio"] == 1.0 and other["mean_ratio"] > 0
     assert base["q6"]["loss"] > base["q1"]["loss"] > 0 and set(other) == {"q1", "q6", "mean_ratio"}
+
+
+def test_lic_paired_loss_pairs_the_steps_and_refuses_different_batches(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import lic_paired_loss
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    a = [{"step": i, "quality": 1 + i % 2, "loss": 2.0} for i in range(5)]
+    b = [{"step": i, "quality": 1 + i % 2, "loss": 1.0 if i % 2 else 1.5} for i in range(4)]
+    for name, history in (("a", a), ("b", b)):
+        (tmp_path / f"{name}.safetensors.log.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    rows = lic_paired_loss.paired_rows(a, b, window=2)
+    table = {(r["steps"], r["quality"]): r for r in rows}
+    assert table[("all", "every")]["n"] == 4 and table[("all", "every")]["relative"] == pytest.approx(-0.375)
+    assert table[("all", 2)]["relative"] == pytest.approx(-0.5) and table[("2-3", 1)]["b"] == 1.5
+    assert [r["steps"] for r in rows][-1] == "all"
+    with pytest.raises(ValueError, match="different qualities at step 1"):
+        lic_paired_loss.paired_rows(a, [b[0], {**b[1], "quality": 5}], window=2)
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "lic_paired_loss.py"), str(tmp_path / "a.safetensors"),
+                           str(tmp_path / "b.safetensors"), "--window", "2"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "| all | every | 4 | 2.0000 | 1.2500 | -37.50 % |" in proc.stdout
