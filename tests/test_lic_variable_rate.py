@@ -22,7 +22,7 @@ from integrations.lic.cli import main
 from integrations.lic.codec import compress_image, decompress_image, load_model, model_for_stream
 from integrations.lic.gains import LAMBDAS, check_quality, lambda_of
 from integrations.lic.model import (
-    ResidualBlock, build_model, deepen_encoder, model_config, model_names, parse_model_name, to_variable_rate,
+    GatedResidualBlock, build_model, deepen_encoder, model_config, model_names, parse_model_name, to_variable_rate,
 )
 from integrations.lic.rate_control import compress_to_rate
 from integrations.lic.training import run_training
@@ -226,7 +226,7 @@ def test_encoder_only_training_leaves_the_decoder_bit_identical(photos, tmp_path
 
 
 def test_a_deepened_encoder_codes_exactly_as_the_model_it_came_from_and_then_trains(photos, image, tmp_path):
-    """deepen_encoder: the new g_a blocks start as the identity, so the streams and images are the
+    """deepen_encoder: the new g_a blocks start as the identity (gate 0), so the streams and images are the
     starting model's bit for bit; the decoder is carried over; training moves the new blocks; a
     checkpoint of the deeper model loads with its config, and deepening twice adds up."""
     torch.manual_seed(0)
@@ -245,7 +245,7 @@ def test_a_deepened_encoder_codes_exactly_as_the_model_it_came_from_and_then_tra
     trained = load_checkpoint(out)
     assert trained.config.encoder_blocks == 1 and trained.name == deeper.name
     new_block = trained.g_a[2]  # tiny: down, block, then the new block of stage 1
-    assert isinstance(new_block, ResidualBlock) and new_block.body[2].weight.abs().sum() > 0  # it learns
+    assert isinstance(new_block, GatedResidualBlock) and new_block.gate.abs().item() > 0  # it fades in
     twice = deepen_encoder(trained, 2)
     assert twice.config.encoder_blocks == 3 and twice.name == TINY_VR + "-encoder_blocks=3"
     assert twice.encode(image, quality=3)[0] == trained.encode(image, quality=3)[0]

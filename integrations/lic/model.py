@@ -75,8 +75,8 @@ class LICConfig:
     ``block``: ``'residual'`` (two 3x3 convs) or ``'chwdtb'`` (ChWDTB transformer blocks, shifted
     windows on every second block). ``variable_rate``: one model for every quality in [1, 6] through
     gain units on ``y`` and ``z`` (:mod:`.gains`) instead of one model per quality.
-    ``encoder_blocks``: extra residual blocks after the blocks of each of the first three g_a stages
-    (an asymmetric codec: a stronger encoder, the same decoder; :func:`deepen_encoder`).
+    ``encoder_blocks``: extra gated residual blocks after the blocks of each of the first three g_a
+    stages (an asymmetric codec: a stronger encoder, the same decoder; :func:`deepen_encoder`).
     """
 
     N: int
@@ -200,6 +200,24 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+class GatedResidualBlock(nn.Module):
+    """``x + gate * conv3x3(act(conv3x3(x)))`` with a learned scalar ``gate`` that starts at 0
+    (ReZero, Bachlechner et al. 2021): the identity at first, and under Adam it fades in at the pace
+    of one scalar rather than of a whole convolution. The body ends linear, so it cannot switch
+    itself off through a final activation. Shape-preserving."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+        self.gate = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.gate * self.body(x)
+
+
 class ConvResampling(nn.Module):
     """The plain baseline of a re-sampling layer: ``conv3x3(stride 2)`` (or ``conv3x3 -> pixel
     shuffle`` when ``transposed``), then GDN (IGDN) on the output. (N, Cin, H, W) -> (N, Cout,
@@ -271,7 +289,7 @@ class WeConveneLIC(CompressionModel):
             return [ResidualBlock(c) for _ in range(config.res_blocks)]
 
         def extra(c: int) -> list[nn.Module]:
-            return [ResidualBlock(c) for _ in range(config.encoder_blocks)]
+            return [GatedResidualBlock(c) for _ in range(config.encoder_blocks)]
 
         self.g_a = nn.Sequential(
             down(3, N), *res(N), *extra(N), down(N, N), *res(N), *extra(N), down(N, N), *res(N), *extra(N),
@@ -503,9 +521,9 @@ def _g_a_layout(config: LICConfig) -> list[tuple[int, str, int]]:
 
 
 def deepen_encoder(model: WeConveneLIC, blocks: int = 1) -> WeConveneLIC:
-    """A copy of ``model`` with ``blocks`` more residual blocks in each of the first three g_a stages
-    (:attr:`LICConfig.encoder_blocks`), each starting as the identity (its last convolution at zero),
-    so the copy codes every image exactly as ``model`` does until it is trained. Name
+    """A copy of ``model`` with ``blocks`` more :class:`GatedResidualBlock` in each of the first three
+    g_a stages (:attr:`LICConfig.encoder_blocks`), each starting as the identity (gate at zero), so
+    the copy codes every image exactly as ``model`` does until it is trained. Name
     ``<name>-encoder_blocks=<total>``; every other weight, the decoder included, is carried over."""
     if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
         raise ValueError(f"blocks must be an int >= 1, got {blocks!r}")
@@ -526,11 +544,6 @@ def deepen_encoder(model: WeConveneLIC, blocks: int = 1) -> WeConveneLIC:
              for i in range(old.encoder_blocks, config.encoder_blocks)}
     if unexpected or any(not k.startswith(tuple(added)) for k in missing):
         raise ValueError(f"cannot deepen {model.name}: missing {missing}, unexpected {unexpected}")
-    with torch.no_grad():
-        for prefix in added:
-            last = deeper.g_a[int(prefix.split(".")[1])].body[2]
-            last.weight.zero_()
-            last.bias.zero_()
     return deeper.to(next(model.parameters()).device).train(model.training)
 
 
