@@ -5,8 +5,8 @@ settings are fixed (``CODECS``; a caller may override them with ``options``):
 
 - ``jpeg``: libjpeg-turbo, ``quality`` 1..95 (Pillow advises against > 95), ``optimize=True``
   (optimised Huffman tables), 4:2:0 chroma subsampling; integer bisection on ``quality``.
-- ``jpeg444``: the same without chroma subsampling (4:4:4), which wins at high rates on some photos;
-  "JPEG" in a comparison is fairly the better of the two at each rate.
+- ``jpeg444``: the same without chroma subsampling (4:4:4), which is ahead of 4:2:0 at high rates on
+  some photos; to beat JPEG, a codec has to beat both.
 - ``webp``: libwebp lossy, ``quality`` 0..100, ``method=4`` (Pillow's default effort);
   integer bisection on ``quality``.
 - ``jpeg2000``: OpenJPEG, irreversible CDF 9/7 wavelet with the irreversible colour transform
