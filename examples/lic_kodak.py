@@ -40,7 +40,9 @@ from integrations.compression.datasets import BUNDLED_PHOTOS, list_images, write
 from integrations.lic.cli import add_refine_schedule, quality_arg  # noqa: E402
 from integrations.lic.codec import UNTRAINED_WARNING, is_untrained, load_model  # noqa: E402
 from integrations.lic.gains import LAMBDAS  # noqa: E402
-from integrations.lic.evaluate import matched_rate_table, per_image_table, run_evaluation, versus_table  # noqa: E402
+from integrations.lic.evaluate import (  # noqa: E402
+    CLASSIC_CODECS, matched_rate_table, per_image_table, run_evaluation, versus_table,
+)
 from integrations.lic.weights import shipped_checkpoints  # noqa: E402
 
 
@@ -57,7 +59,7 @@ def main() -> int:
                              "(any number in [1, 6]; default 1..6)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use the first N images (default: 3 bundled photos, or all of --data)")
-    parser.add_argument("--classic", default="jpeg,jpeg444,webp,jpeg2000,avif", help="classic codecs ('' for none)")
+    parser.add_argument("--classic", default=",".join(CLASSIC_CODECS), help="classic codecs ('' for none)")
     parser.add_argument("--classic-bpp", type=float, nargs="*", default=[0.25, 1.0],
                         help="extra target rates for the classic codecs (besides the model's rates)")
     parser.add_argument("--anchor", default=None, help="BD-rate anchor (e.g. vtm, jpeg); default: all curves")

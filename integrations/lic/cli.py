@@ -19,7 +19,7 @@ from .checkpoint import lineage, read_metadata
 from .codec import UNTRAINED_WARNING, compress_file, decompress_file, is_untrained, load_model
 from .rate_control import DEFAULT_TOLERANCE
 from .refine import DEFAULT_LR
-from .evaluate import matched_rate_table, per_image_table, run_evaluation
+from .evaluate import CLASSIC_CODECS, matched_rate_table, per_image_table, run_evaluation
 from .model import ENTROPY_MODELS, FAMILIES, LAMBDAS, PRESETS, WeConveneLIC, model_config, model_name
 from .gains import GAIN_INITS
 from .model import deepen_encoder, to_variable_rate
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="results JSON (CompressAI format)")
     p.add_argument("--plot", help="R-D plot (PNG)")
     p.add_argument("--limit", type=int, help="use only the first N images")
-    p.add_argument("--classic", default="jpeg,jpeg444,webp,jpeg2000,avif",
+    p.add_argument("--classic", default=",".join(CLASSIC_CODECS),
                    help="classic codecs encoded live at matched rates ('' for none)")
     p.add_argument("--anchor", default=None, help="BD-rate anchor: a classic codec name or an anchor JSON file")
     p.add_argument("--dataset-name", default=None, help="data set name for published anchors (default: folder name)")

@@ -29,11 +29,13 @@ from .codec import compress_image, decompress_image, is_untrained
 from .model import WeConveneLIC
 from .refine import DEFAULT_LR, check_schedule, compress_refined
 
-__all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", "CLASSIC_GRID_BPP", "psnr_at",
-           "matched_rate_table", "versus_table", "per_image_deltas", "per_image_table"]
+__all__ = ["evaluate_model", "model_curve", "run_evaluation", "anchor_dataset", "CLASSIC_GRID_BPP", "CLASSIC_CODECS",
+           "psnr_at", "matched_rate_table", "versus_table", "per_image_deltas", "per_image_table"]
 
 # Extra target rates for the classic codecs' curves (besides the model's own rates).
 CLASSIC_GRID_BPP = (0.25, 0.5, 1.0)
+# The classic codecs an evaluation codes by default (JPEG both ways: beating JPEG means beating both).
+CLASSIC_CODECS = ("jpeg", "jpeg444", "webp", "jpeg2000", "avif")
 
 
 def evaluate_model(
@@ -112,7 +114,7 @@ def run_evaluation(
     *,
     out: str | os.PathLike,
     plot: str | os.PathLike | None = None,
-    classic_codecs: list[str] | tuple[str, ...] = ("jpeg", "jpeg444", "webp", "jpeg2000", "avif"),
+    classic_codecs: list[str] | tuple[str, ...] = CLASSIC_CODECS,
     anchor: str | None = None,
     limit: int | None = None,
     dataset_name: str | None = None,
