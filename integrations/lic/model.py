@@ -281,20 +281,21 @@ class WeConveneLIC(CompressionModel):
         def up(cin: int, cout: int) -> nn.Module:
             return _resampling_layer(config, cin, cout, transposed=True)
 
-        def res(c: int) -> list[nn.Module]:
+        def block(c: int, i: int) -> nn.Module:
             if config.block == "chwdtb":
-                heads = max(1, c // 32)
-                return [ChWDTB(c, num_heads=heads, window_size=8, shift=i % 2 == 1, wavelet=config.wavelet,
-                               mode=config.mode) for i in range(config.res_blocks)]
-            return [ResidualBlock(c) for _ in range(config.res_blocks)]
+                return ChWDTB(c, num_heads=max(1, c // 32), window_size=8, shift=i % 2 == 1, wavelet=config.wavelet,
+                              mode=config.mode)
+            return ResidualBlock(c)
 
-        def extra(c: int) -> list[nn.Module]:
-            return [GatedResidualBlock(c) for _ in range(config.encoder_blocks)]
+        def res(c: int) -> list[nn.Module]:
+            return [block(c, i) for i in range(config.res_blocks)]
 
-        self.g_a = nn.Sequential(
-            down(3, N), *res(N), *extra(N), down(N, N), *res(N), *extra(N), down(N, N), *res(N), *extra(N),
-            down(N, M),
-        )
+        def g_a_module(stage: int, kind: str, i: int) -> nn.Module:
+            if kind == "down":
+                return down(3 if stage == 0 else N, M if stage == 3 else N)
+            return block(N, i) if kind == "block" else GatedResidualBlock(N)
+
+        self.g_a = nn.Sequential(*(g_a_module(*entry) for entry in _g_a_layout(config)))
         self.g_s = nn.Sequential(
             up(M, N), *res(N), up(N, N), *res(N), up(N, N), *res(N),
             nn.Conv2d(N, 3 * 4, 3, padding=1), nn.PixelShuffle(2),
