@@ -13,7 +13,7 @@ from integrations.compression.container import BitstreamError, unpack
 from integrations.lic.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from integrations.lic.codec import compress_image, decompress_image, is_untrained
 from integrations.lic.loss import RateDistortionLoss
-from integrations.lic.model import build_model
+from integrations.lic.model import PAD_MULTIPLE, build_model, extend_smoothly
 from integrations.lic.training import make_optimizers, random_crops, train_step
 
 pytestmark = pytest.mark.usefixtures("single_thread_module")
@@ -45,6 +45,37 @@ def test_decode_is_bit_exact(name, size, photo):
     header, streams = unpack(data)
     assert (header.model_id, header.quality, header.height, header.width) == (model.model_id, 3, *size)
     assert len(streams) == 2
+
+
+def _blurred_row(row: np.ndarray, width: int) -> np.ndarray:
+    """Oracle: each entry the mean of the ``width`` entries centred on it, indices clamped to the row."""
+    half = width // 2
+    index = np.clip(np.arange(len(row))[:, None] + np.arange(-half, half + 1)[None], 0, len(row) - 1)
+    return row[index].mean(axis=1)
+
+
+def test_padding_extends_the_edges_ever_more_blurred(photo):
+    """The encoder's padding (cropped after decoding) keeps the image, then repeats its last column /
+    row box-blurred over min(4d + 1, 33) pixels at distance d: checked against a numpy oracle, the
+    right padding first, the bottom padding from the widened image's last row."""
+    x = photo[:, :, 5:48, 7:60].double()  # 43 x 53 -> 64 x 64
+    out = extend_smoothly(x, 64, 64)
+    assert out.shape == (1, 3, 64, 64) and out.dtype == x.dtype
+    assert torch.equal(out[..., :43, :53], x)
+    a, b = x[0].numpy(), out[0].numpy()
+    for d in range(1, 12):
+        width = min(4 * d + 1, 33)
+        for c in range(3):
+            np.testing.assert_allclose(b[c, :43, 52 + d], _blurred_row(a[c, :, -1], width), rtol=0, atol=1e-12)
+    for d in range(1, 22):
+        for c in range(3):
+            np.testing.assert_allclose(b[c, 42 + d], _blurred_row(b[c, 42], min(4 * d + 1, 33)), rtol=0, atol=1e-12)
+    flat = torch.full((1, 3, 10, 20), 0.3)
+    assert torch.allclose(extend_smoothly(flat, 64, 64), torch.full((1, 3, 64, 64), 0.3))
+    whole = photo[..., :PAD_MULTIPLE, :PAD_MULTIPLE]
+    assert torch.equal(extend_smoothly(whole, PAD_MULTIPLE, PAD_MULTIPLE), whole)
+    with pytest.raises(ValueError, match="cannot extend an image of 43 x 53 to 40 x 64"):
+        extend_smoothly(x, 40, 64)
 
 
 def test_decoding_does_not_depend_on_the_thread_count(photo):

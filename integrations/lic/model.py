@@ -42,6 +42,7 @@ __all__ = [
     "LICConfig", "WeConveneLIC", "PRESETS", "ENTROPY_MODELS", "LAMBDAS", "build_model", "model_names",
     "parse_model_name", "model_name", "model_config", "FAMILIES", "TRANSFORMS", "BLOCKS", "PAD_MULTIPLE",
     "compress_image", "decompress_image", "file_header", "VARIABLE_RATE_SUFFIX", "to_variable_rate", "deepen_encoder",
+    "extend_smoothly",
 ]
 
 PAD_MULTIPLE = 64
@@ -184,6 +185,35 @@ def coding_threads() -> Iterator[None]:
     finally:
         if before != CODING_THREADS:
             torch.set_num_threads(before)
+
+
+def _blurred_edge(edge: Tensor, width: int) -> Tensor:
+    """Box blur of ``edge`` (N, C, 1, L) along its length, ``width`` (odd) taps, ends replicated."""
+    if width == 1:
+        return edge
+    padded = F.pad(edge, (width // 2, width // 2, 0, 0), mode="replicate")
+    return F.avg_pool2d(padded, (1, width), stride=1)
+
+
+def _extend_down(x: Tensor, rows: int) -> Tensor:
+    """Append ``rows`` rows to ``x`` (N, C, H, W); row ``d`` below the image is its last row box-blurred
+    over ``min(4d + 1, 33)`` pixels."""
+    edge = x[..., -1:, :]
+    return torch.cat([x, *(_blurred_edge(edge, min(4 * d + 1, 33)) for d in range(1, rows + 1))], dim=-2)
+
+
+def extend_smoothly(x: Tensor, height: int, width: int) -> Tensor:
+    """Extend ``x`` (N, C, H, W) right and down to (N, C, ``height``, ``width``) with ever more blurred
+    copies of its last column / row (row or column ``d`` away from the edge: blurred over
+    ``min(4d + 1, 33)`` pixels along the edge), so that the padding the codec needs (multiples of
+    :data:`PAD_MULTIPLE`, cropped off after decoding) is smooth and costs few bits. A replicated edge
+    streaks the edge's detail across the padding: on scikit-image's ``coffee`` (400 x 600) it held 9 %
+    of the bits (docs/lic.md, "Session 19"). Encoder side only; the decoder never sees the padding."""
+    H, W = x.shape[-2:]
+    if height < H or width < W:
+        raise ValueError(f"cannot extend an image of {H} x {W} to {height} x {width}")
+    x = _extend_down(x.transpose(-1, -2), width - W).transpose(-1, -2)
+    return _extend_down(x, height - H)
 
 
 class ResidualBlock(nn.Module):
@@ -367,11 +397,8 @@ class WeConveneLIC(CompressionModel):
         return (-(-height // m) * m, -(-width // m) * m)
 
     def _pad(self, x: Tensor) -> Tensor:
-        H, W = x.shape[-2:]
-        ph, pw = self.padded_size(H, W)
-        if (ph, pw) == (H, W):
-            return x
-        return F.pad(x, (0, pw - W, 0, ph - H), mode="replicate")
+        ph, pw = self.padded_size(*x.shape[-2:])
+        return extend_smoothly(x, ph, pw)
 
     @staticmethod
     def _check_image(x: Tensor, batch_one: bool) -> None:
