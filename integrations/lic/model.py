@@ -14,8 +14,9 @@ detail bands, GDN / IGDN on the bands). ``z`` goes through CompressAI's EntropyB
 through the slice-wise entropy model of :mod:`..compression.entropy_models`
 (3DWeChARM by default; WeChARM and ChWP as ablations), which receives the hyper features.
 
-Any image size: the input is padded on the bottom / right to a multiple of 64 by edge replication
-(cheaper to code than zeros, which add an edge), and the output is cropped back.
+Any image size: the input is padded on the bottom / right to a multiple of 64 with ever more
+blurred copies of its edges (:func:`extend_smoothly`; cheaper to code than zeros, which add an edge,
+or a replicated edge, which streaks its detail), and the output is cropped back.
 """
 from __future__ import annotations
 
