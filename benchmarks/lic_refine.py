@@ -8,6 +8,7 @@ fractional ones too).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lic_refine.py --quality 2 4 6 --steps 100 --limit 3 \
         --out benchmarks/results/lic_refine_vr.json
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lic_refine.py --quality 5 6 --image coffee --out R.json   # one photo
     .venv/bin/python benchmarks/lic_refine.py --summary --versus --out benchmarks/results/lic_refine_vr.json
     .venv/bin/python benchmarks/lic_refine.py --per-image RESULTS.json   # an eval's per-image points, the same way
 
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=float, nargs="+", default=[1, 4])
     parser.add_argument("--steps", type=int, nargs="+", default=[100])
     parser.add_argument("--limit", type=int, default=3, help="first N photos that scikit-image ships")
+    parser.add_argument("--image", nargs="+", metavar="NAME",
+                        help="only these of the --limit photos (e.g. coffee), as --per-image names them")
     parser.add_argument("--lr", type=float, default=2e-2)
     parser.add_argument("--lr-end", type=float, default=None,
                         help="decay the learning rate geometrically to this over the steps (default: constant)")
@@ -118,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(1)
     photos = [(n, torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0) for n, a in bundled_photos(args.limit)]
+    if args.image:
+        unknown = sorted(set(args.image) - {n for n, _ in photos})
+        if unknown:
+            parser.error(f"--image {' '.join(unknown)}: not among the first {args.limit} photos "
+                         f"({', '.join(n for n, _ in photos)})")
+        photos = [(n, x) for n, x in photos if n in args.image]
     records = json.loads(args.out.read_text())["records"] if args.out.exists() else []
     done = {(r.get("model"), r["quality"], r["image"], r["steps"], r["lr"], r.get("lr_end")) for r in records}
     for q in (int(q) if q == int(q) else q for q in args.quality):

@@ -148,3 +148,23 @@ def test_lic_paired_loss_pairs_the_steps_and_refuses_different_batches(tmp_path:
                            str(tmp_path / "b.safetensors"), "--window", "2"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "| all | every | 4 | 2.0000 | 1.2500 | -37.50 % |" in proc.stdout
+
+
+@pytest.mark.timeout(180)
+def test_lic_refine_codes_only_the_photos_named(tmp_path: Path, capsys) -> None:
+    """``--image`` keeps the named photos of the first ``--limit``: the plain and refined codes of
+    chelsea alone, both bit-exact; a name outside them is refused with the names it could take."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import lic_refine
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    out = tmp_path / "refine.json"
+    assert lic_refine.main(["--quality", "6", "--steps", "2", "--limit", "3", "--image", "chelsea",
+                            "--out", str(out)]) == 0
+    records = json.loads(out.read_text())["records"]
+    assert [(r["image"], r["steps"]) for r in records] == [("chelsea", 0), ("chelsea", 2)]
+    assert all(r["bit_exact"] and 0.1 < r["bpp"] < 2.0 for r in records)
+    with pytest.raises(SystemExit):
+        lic_refine.main(["--limit", "2", "--image", "chelsea", "--out", str(out)])
+    assert "--image chelsea: not among the first 2 photos (astronaut, coffee)" in capsys.readouterr().err
