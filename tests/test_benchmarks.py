@@ -168,3 +168,20 @@ def test_lic_refine_codes_only_the_photos_named(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         lic_refine.main(["--limit", "2", "--image", "chelsea", "--out", str(out)])
     assert "--image chelsea: not among the first 2 photos (astronaut, coffee)" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(180)
+def test_lic_padding_compares_the_paddings_of_padded_photos_only(tmp_path: Path) -> None:
+    """astronaut (512 x 512) needs no padding and is left out; coffee (400 x 600) is coded with each
+    padding, bit-exactly, and the codec's smooth one costs the fewest bits."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import lic_padding
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    out = tmp_path / "padding.json"
+    assert lic_padding.main(["--quality", "1", "--limit", "2", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert (row["image"], row["size"], row["padded"]) == ("coffee", "400x600", "448x640")
+    assert row["smooth"]["bpp"] < min(row["replicate"]["bpp"], row["reflect"]["bpp"])
+    assert abs(row["smooth"]["psnr"] - row["replicate"]["psnr"]) < 0.1
