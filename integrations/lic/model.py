@@ -199,6 +199,8 @@ def _blurred_edge(edge: Tensor, width: int) -> Tensor:
 def _extend_down(x: Tensor, rows: int) -> Tensor:
     """Append ``rows`` rows to ``x`` (N, C, H, W); row ``d`` below the image is its last row box-blurred
     over ``min(4d + 1, 33)`` pixels."""
+    if rows == 0:
+        return x
     edge = x[..., -1:, :]
     return torch.cat([x, *(_blurred_edge(edge, min(4 * d + 1, 33)) for d in range(1, rows + 1))], dim=-2)
 
@@ -214,7 +216,7 @@ def extend_smoothly(x: Tensor, height: int, width: int) -> Tensor:
     if height < H or width < W:
         raise ValueError(f"cannot extend an image of {H} x {W} to {height} x {width}")
     x = _extend_down(x.transpose(-1, -2), width - W).transpose(-1, -2)
-    return _extend_down(x, height - H)
+    return _extend_down(x, height - H).contiguous()
 
 
 class ResidualBlock(nn.Module):
