@@ -25,7 +25,7 @@ from integrations.compression import metrics  # noqa: E402
 from integrations.compression.datasets import bundled_photos  # noqa: E402
 from integrations.compression.imageio import to_uint8  # noqa: E402
 from integrations.lic.codec import load_model  # noqa: E402
-from integrations.lic.model import WeConveneLIC, compress_image, extend_smoothly  # noqa: E402
+from integrations.lic.model import WeConveneLIC, compress_image  # noqa: E402
 
 
 def _pad_with(mode: str):
@@ -37,7 +37,7 @@ def _pad_with(mode: str):
 
 
 PADDINGS = {
-    "smooth": lambda model, x: extend_smoothly(x, *model.padded_size(*x.shape[-2:])),
+    "smooth": WeConveneLIC._pad,  # the codec's own
     "replicate": _pad_with("replicate"),
     "reflect": _pad_with("reflect"),
 }
