@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import MethodType
 
 import torch
 import torch.nn.functional as F
@@ -45,12 +46,11 @@ PADDINGS = {
 
 def measure(model: WeConveneLIC, x: torch.Tensor, padding: str) -> dict:
     """Code ``x`` (1, 3, H, W) with ``padding``: bpp from the bytes and RGB PSNR of the decoded image."""
-    original = WeConveneLIC._pad
-    WeConveneLIC._pad = PADDINGS[padding]
+    model._pad = MethodType(PADDINGS[padding], model)  # this model only, not the class
     try:
         data, x_enc = compress_image(model, x)
     finally:
-        WeConveneLIC._pad = original
+        del model._pad
     x_dec = model.decompress(data)
     if not torch.equal(x_enc, x_dec):
         raise RuntimeError(f"{padding}: the decoded image differs from the encoder's")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from script_import import import_script
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -71,11 +73,7 @@ def test_bench_native_kernels_quick(tmp_path: Path) -> None:
 def test_lic_ceiling_reproduces_the_coded_point_and_orders_the_reconstructions(tmp_path: Path) -> None:
     """The ``coded`` column is the forward pass the codec trains on; plain rounding without the
     entropy model's means must not beat the continuous latents at the lowest quality."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import lic_ceiling
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    lic_ceiling = import_script(BENCHMARKS, "lic_ceiling")
     out = tmp_path / "ceiling.json"
     assert lic_ceiling.main(["--quality", "1", "6", "--limit", "1", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
@@ -90,11 +88,7 @@ def test_lic_ceiling_reproduces_the_coded_point_and_orders_the_reconstructions(t
 @pytest.mark.timeout(180)
 def test_lic_ceiling_decoder_column_improves_on_the_encoders_latents(tmp_path: Path) -> None:
     """Latents optimised for MSE alone reconstruct better than g_a's own (the decoder-range bound)."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import lic_ceiling
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    lic_ceiling = import_script(BENCHMARKS, "lic_ceiling")
     out = tmp_path / "ceiling.json"
     assert lic_ceiling.main(["--quality", "6", "--limit", "1", "--decoder-steps", "4", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
@@ -109,11 +103,7 @@ def test_lic_validate_scores_checkpoints_against_a_base(photos: Path, tmp_path: 
     from integrations.lic.checkpoint import save_checkpoint
     from integrations.lic.model import build_model
 
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import lic_validate
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    lic_validate = import_script(BENCHMARKS, "lic_validate")
     paths = [tmp_path / f"vr{seed}.safetensors" for seed in (0, 1)]
     for seed, p in zip((0, 1), paths):
         save_checkpoint(build_model("3dm-weconvene-tiny-vr", 3, seed=seed), p)
@@ -128,11 +118,7 @@ def test_lic_validate_scores_checkpoints_against_a_base(photos: Path, tmp_path: 
 
 
 def test_lic_paired_loss_pairs_the_steps_and_refuses_different_batches(tmp_path: Path) -> None:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import lic_paired_loss
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    lic_paired_loss = import_script(BENCHMARKS, "lic_paired_loss")
     a = [{"step": i, "quality": 1 + i % 2, "loss": 2.0} for i in range(5)]
     b = [{"step": i, "quality": 1 + i % 2, "loss": 1.0 if i % 2 else 1.5} for i in range(4)]
     for name, history in (("a", a), ("b", b)):
@@ -154,11 +140,7 @@ def test_lic_paired_loss_pairs_the_steps_and_refuses_different_batches(tmp_path:
 def test_lic_refine_codes_only_the_photos_named(tmp_path: Path, capsys) -> None:
     """``--image`` keeps the named photos of the first ``--limit``: the plain and refined codes of
     chelsea alone, both bit-exact; a name outside them is refused with the names it could take."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import lic_refine
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    lic_refine = import_script(BENCHMARKS, "lic_refine")
     out = tmp_path / "refine.json"
     assert lic_refine.main(["--quality", "6", "--steps", "2", "--limit", "3", "--image", "chelsea",
                             "--out", str(out)]) == 0
@@ -174,11 +156,7 @@ def test_lic_refine_codes_only_the_photos_named(tmp_path: Path, capsys) -> None:
 def test_lic_padding_compares_the_paddings_of_padded_photos_only(tmp_path: Path) -> None:
     """astronaut (512 x 512) needs no padding and is left out; coffee (400 x 600) is coded with each
     padding, bit-exactly, and the codec's smooth one costs the fewest bits."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import lic_padding
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    lic_padding = import_script(BENCHMARKS, "lic_padding")
     out = tmp_path / "padding.json"
     assert lic_padding.main(["--quality", "1", "--limit", "2", "--json", str(out)]) == 0
     (row,) = json.loads(out.read_text())["rows"]

@@ -4,7 +4,6 @@ keeps every input's lineage, and refuses models that differ."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,13 @@ from integrations.lic.checkpoint import load_checkpoint, read_metadata, save_che
 from integrations.lic.cli import main
 from integrations.lic.codec import compress_image, decompress_image
 from integrations.lic.model import WeConveneLIC, build_model, model_config
+from script_import import import_script
 
 pytestmark = pytest.mark.usefixtures("single_thread_module")
 
 TINY = "3dm-weconvene-tiny"
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from make_lic_manifest import training_runs  # noqa: E402
+training_runs = import_script(ROOT / "tools", "make_lic_manifest").training_runs
 
 
 def _model(seed: int, quality: int = 3) -> WeConveneLIC:

@@ -18,13 +18,14 @@ from integrations.lic.checkpoint import load_checkpoint, save_checkpoint
 from integrations.lic.codec import compress_image, decompress_image, is_untrained, load_model
 from integrations.lic.model import build_model
 from integrations.lic.weights import WEIGHTS_DIR, file_sha256, manifest, shipped_checkpoints
+from script_import import import_script
 
 pytestmark = pytest.mark.usefixtures("single_thread_module")
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = manifest()
-sys.path.insert(0, str(ROOT / "tools"))
-from make_lic_manifest import add_unshipped, reference_image  # noqa: E402
+_manifest_tool = import_script(ROOT / "tools", "make_lic_manifest")
+add_unshipped, reference_image = _manifest_tool.add_unshipped, _manifest_tool.reference_image
 
 
 def test_one_variable_rate_file_of_the_small_preset_ships():
@@ -84,11 +85,7 @@ def test_smooth_padding_codes_a_padded_photo_in_fewer_bits_than_a_replicated_edg
     decode bit-exactly (``benchmarks/lic_padding.py``'s measurement)."""
     from skimage import data as skdata
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from lic_padding import measure
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    measure = import_script(ROOT / "benchmarks", "lic_padding").measure
     x = torch.from_numpy(skdata.coffee()).permute(2, 0, 1)[None].float() / 255.0
     for q in (2, 6):
         model = load_model(name="3dm-weconvene-small-vr", quality=q)
